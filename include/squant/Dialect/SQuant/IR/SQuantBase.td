@@ -1,0 +1,39 @@
+//===- SQuantBase.td - squant dialect definition -----------*- tablegen -*-===//
+//
+// The squant dialect: non-uniform LUT weights, sparse outliers and quantized
+// KV caches for LLM inference.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SQUANT_DIALECT_SQUANT_IR_SQUANTBASE_TD
+#define SQUANT_DIALECT_SQUANT_IR_SQUANTBASE_TD
+
+include "mlir/IR/OpBase.td"
+include "mlir/IR/AttrTypeBase.td"
+
+def SQuant_Dialect : Dialect {
+  let name = "squant";
+  let cppNamespace = "::mlir::squant";
+  let summary = "Quantized LLM inference: LUT weights, sparse outliers, KV caches";
+  let description = [{
+    The `squant` dialect expresses what upstream MLIR cannot: weights stored
+    as small integer *codes* that index a learned look-up table (LUT) per
+    output channel or per group (SqueezeLLM, and every uniform 2^B-codebook
+    format such as GPTQ/AWQ int4, NF4 or FP4 e2m1 expressed as a table),
+    dense-and-sparse decompositions where a few outliers are kept exactly in a
+    CSR tensor, and the packing layouts real checkpoints use.
+
+    Codes are builtin signless integer tensors `iB` (2 <= B <= 8) whose values
+    are read as unsigned. Codebooks, scales and zero points are SSA operands,
+    never attributes. Ops that produce a value are destination-style: they
+    take an `outs` operand, work on tensors (returning one result) or on
+    memrefs (returning nothing, writing the `outs` buffer), and bufferize
+    through external `BufferizableOpInterface` models.
+
+    `squant-decompose` rewrites every op to linalg/tensor/arith: that
+    lowering is the executable reference semantics of the dialect.
+  }];
+  let useDefaultAttributePrinterParser = 1;
+}
+
+#endif // SQUANT_DIALECT_SQUANT_IR_SQUANTBASE_TD

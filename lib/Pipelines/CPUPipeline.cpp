@@ -1,0 +1,88 @@
+//===- CPUPipeline.cpp - squant-cpu-pipeline ------------------------------===//
+//
+// squant ops on tensors -> (squant-decompose | fast CPU kernels) -> sparse
+// aware bufferization -> buffer deallocation -> loops -> LLVM dialect.
+// The tail follows upstream's sparsifier pipeline, because the outlier
+// operand of lut_matmul is a sparse_tensor CSR value.
+//
+//===----------------------------------------------------------------------===//
+
+#include "squant/Pipelines/Pipelines.h"
+#include "squant/Dialect/SQuant/Transforms/Passes.h"
+
+#include "mlir/Conversion/ComplexToLibm/ComplexToLibm.h"
+#include "mlir/Conversion/ComplexToStandard/ComplexToStandard.h"
+#include "mlir/Conversion/ConvertToLLVM/ToLLVMPass.h"
+#include "mlir/Conversion/MathToLLVM/MathToLLVM.h"
+#include "mlir/Conversion/MathToLibm/MathToLibm.h"
+#include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
+#include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
+#include "mlir/Conversion/VectorToLLVM/ConvertVectorToLLVMPass.h"
+#include "mlir/Conversion/VectorToSCF/VectorToSCF.h"
+#include "mlir/Conversion/AffineToStandard/AffineToStandard.h"
+#include "mlir/Dialect/Arith/Transforms/Passes.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Dialect/SparseTensor/Transforms/Passes.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+
+void mlir::squant::buildCPUPipeline(OpPassManager &pm,
+                                    const CPUPipelineOptions &options) {
+  // 1. squant ops -> upstream ops on tensors.
+  switch (options.kernels) {
+  case CPUKernels::Reference:
+    pm.addPass(createSQuantDecompose());
+    break;
+  }
+  pm.addPass(createCanonicalizerPass());
+
+  // 2. Sparsification and bufferization (dense and sparse in one pass).
+  pm.addNestedPass<func::FuncOp>(createLinalgGeneralizeNamedOpsPass());
+  pm.addNestedPass<func::FuncOp>(createLinalgElementwiseOpFusionPass());
+  SparsificationOptions sparsification(
+      SparseParallelizationStrategy::kNone, SparseEmitStrategy::kFunctional,
+      /*enableRT=*/false);
+  pm.addPass(createSparsificationAndBufferizationPass(
+      getBufferizationOptionsForSparsification(
+          /*analysisOnly=*/false),
+      sparsification, /*createSparseDeallocs=*/true,
+      /*enableRuntimeLibrary=*/false, /*enableBufferInitialization=*/false,
+      /*vectorLength=*/0, /*enableVLAVectorization=*/false,
+      /*enableSIMDIndex32=*/false, /*enableGPULibgen=*/false,
+      SparseEmitStrategy::kFunctional, SparseParallelizationStrategy::kNone));
+  pm.addPass(createStorageSpecifierToLLVMPass());
+  pm.addNestedPass<func::FuncOp>(createCanonicalizerPass());
+
+  // 3. Free the temporaries that bufferization allocated.
+  bufferization::buildBufferDeallocationPipeline(pm);
+
+  // 4. Loops and vectors -> LLVM.
+  pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
+  pm.addNestedPass<func::FuncOp>(createConvertVectorToSCFPass());
+  pm.addNestedPass<func::FuncOp>(memref::createExpandReallocPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addNestedPass<func::FuncOp>(createSCFToControlFlowPass());
+  pm.addPass(createConvertVectorToLLVMPass());
+  pm.addNestedPass<func::FuncOp>(createConvertComplexToStandardPass());
+  pm.addNestedPass<func::FuncOp>(arith::createArithExpandOpsPass());
+  pm.addNestedPass<func::FuncOp>(createConvertMathToLLVMPass());
+  pm.addPass(createConvertMathToLibmPass());
+  pm.addPass(createConvertComplexToLibm());
+  pm.addPass(createConvertToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+}
+
+void mlir::squant::registerSQuantPipelines() {
+  PassPipelineRegistration<CPUPipelineOptions>(
+      "squant-cpu-pipeline",
+      "Lower func + squant ops on tensors to the LLVM dialect for CPU "
+      "execution (mlir-runner, squant-run)",
+      buildCPUPipeline);
+}

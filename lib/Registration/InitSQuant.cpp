@@ -1,0 +1,25 @@
+//===- InitSQuant.cpp - register squant with a tool -----------------------===//
+
+#include "squant/InitSQuant.h"
+#include "squant/Dialect/SQuant/IR/SQuantDialect.h"
+#include "squant/Dialect/SQuant/Transforms/BufferizableOpInterfaceImpl.h"
+#include "squant/Dialect/SQuant/Transforms/Passes.h"
+#include "squant/Pipelines/Pipelines.h"
+
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+
+void mlir::squant::registerSQuantDialects(DialectRegistry &registry) {
+  registry.insert<SQuantDialect>();
+  registerBufferizableOpInterfaceExternalModels(registry);
+  // Our pipelines run upstream passes on every upstream dialect they touch
+  // (and convert-to-llvm needs the interface extensions): register them all.
+  registerAllDialects(registry);
+  registerAllExtensions(registry);
+}
+
+void mlir::squant::registerSQuantPassesAndPipelines() {
+  registerSQuantPasses();
+  registerSQuantPipelines();
+}
