@@ -41,6 +41,8 @@ void mlir::squant::buildCPUPipeline(OpPassManager &pm,
     break;
   }
   pm.addPass(createCanonicalizerPass());
+  // Elementwise arith/math on tensors (e.g. from importers) -> linalg.
+  pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
 
   // 2. Sparsification and bufferization (dense and sparse in one pass).
   pm.addNestedPass<func::FuncOp>(createLinalgGeneralizeNamedOpsPass());

@@ -293,8 +293,7 @@ func.func @unpack_shape(%p: tensor<16x4xi32>, %c: tensor<4x32xi4>) {
 // -----
 
 func.func @unknown_layout(%p: tensor<4x4xi32>, %c: tensor<4x32xi4>) {
-  // expected-error @+2 {{expected ::mlir::squant::PackLayout to be one of: squeezellm, row_major}}
-  // expected-error @+1 {{failed to parse SQuant_PackLayoutAttr parameter 'value'}}
+  // expected-error @+1 {{expected string or keyword containing one of the following enum values for attribute 'layout' [squeezellm, row_major]}}
   %0 = squant.unpack column_major ins(%p : tensor<4x4xi32>) outs(%c : tensor<4x32xi4>) -> tensor<4x32xi4>
   return
 }

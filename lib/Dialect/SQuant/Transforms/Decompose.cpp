@@ -358,7 +358,8 @@ struct DecomposeBuildLut : OpRewritePattern<BuildLutOp> {
     if (op.getZero())
       ins.push_back(op.getZero());
     AffineMap id = AffineMap::getMultiDimIdentityMap(rank, ctx);
-    AffineMap dropLast = id.getMajorSubMap(rank - 1);
+    AffineMap dropLast =
+        AffineMap::get(rank, 0, id.getResults().drop_back(), ctx);
     SmallVector<AffineMap> maps(ins.size(), dropLast);
     maps.push_back(id);
     Value result = createGeneric(

@@ -91,10 +91,20 @@ def SQuant_LutMatmulOp : SQuant_DpsOp<"lut_matmul"> {
 def SQuant_PackOp : SQuant_DpsOp<"pack"> {
   let summary = "Pack B-bit codes into 32-bit words";
   let description = [{
-    Packs codes `[N, K] x iB` (B in 2, 3, 4, 8) into `i32` words with the
-    given layout (see `#squant.layout`): `[K*B/32, N]` for `squeezellm`,
-    `[N, ceil(K*B/32)]` for `row_major`. Every bit of every word is written;
-    bits past the last code of a `row_major` row are zero.
+    Packs codes `[N, K] x iB` (B in 2, 3, 4, 8) into `i32` words. Both
+    layouts treat the K codes of one output channel as a little-endian bit
+    stream: code `k` occupies bits `[k*B, k*B+B)`, least significant bit
+    first, and stream bit `j` is bit `j % 32` of word `j / 32`, so a 3-bit
+    code may straddle two words (SqueezeLLM packs 32 3-bit codes in 3 words
+    exactly this way).
+
+    * `squeezellm`: words stored `[K*B/32, N]` (word index outer, output
+      channels contiguous), as SqueezeLLM's `QuantLinearLUT.pack2` writes
+      `qweight`; requires `K*B % 32 == 0`.
+    * `row_major`: words stored `[N, ceil(K*B/32)]`, each channel's stream
+      contiguous; bits past the last code of a row are zero.
+
+    Every bit of every word is written.
 
     Example (SqueezeLLM 3-bit: 32 codes fill 3 words):
 

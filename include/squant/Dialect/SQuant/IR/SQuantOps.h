@@ -16,9 +16,6 @@
 
 #include "squant/Dialect/SQuant/IR/SQuantEnums.h.inc"
 
-#define GET_ATTRDEF_CLASSES
-#include "squant/Dialect/SQuant/IR/SQuantAttrs.h.inc"
-
 #define GET_OP_CLASSES
 #include "squant/Dialect/SQuant/IR/SQuantOps.h.inc"
 
