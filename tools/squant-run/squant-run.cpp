@@ -27,6 +27,7 @@
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Target/LLVMIR/Dialect/All.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/SourceMgr.h"
@@ -163,7 +164,7 @@ void printTensor(llvm::raw_ostream &os, StringRef name, Type elt,
       else { std::memcpy(&iv, p, 8); }
       v = double(iv);
     }
-    os << (i % row == 0 ? "  " : " ") << llvm::formatv("{0}", v);
+    os << (i % row == 0 ? "  " : " ") << llvm::format("%g", v);
     if (i % row == row - 1 || i == count - 1)
       os << "\n";
   }
@@ -311,6 +312,12 @@ int run(MLIRContext &context, llvm::SourceMgr &sourceMgr) {
     // Inputs are read-only mappings: bufferization must not write them.
     func.setArgAttr(i, "bufferization.writable", BoolAttr::get(&context, false));
   }
+
+  // Names are bound; they mean nothing to the lowering.
+  for (unsigned i = 0; i < type.getNumInputs(); ++i)
+    func.removeArgAttr(i, kNameAttr);
+  for (unsigned i = 0; i < type.getNumResults(); ++i)
+    func.removeResultAttr(i, StringAttr::get(&context, kNameAttr));
 
   // Compile.
   std::string pipelineErrors;
