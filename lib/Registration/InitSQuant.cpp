@@ -1,6 +1,7 @@
 //===- InitSQuant.cpp - register squant with a tool -----------------------===//
 
 #include "squant/InitSQuant.h"
+#include "squant/Conversion/Passes.h"
 #include "squant/Dialect/SQuant/IR/SQuantDialect.h"
 #include "squant/Dialect/SQuant/Transforms/BufferizableOpInterfaceImpl.h"
 #include "squant/Dialect/SQuant/Transforms/Passes.h"
@@ -21,5 +22,6 @@ void mlir::squant::registerSQuantDialects(DialectRegistry &registry) {
 
 void mlir::squant::registerSQuantPassesAndPipelines() {
   registerSQuantPasses();
+  registerSQuantConversionPasses();
   registerSQuantPipelines();
 }
