@@ -367,6 +367,10 @@ int run(MLIRContext &context, llvm::SourceMgr &sourceMgr) {
       printTensor(llvm::outs(), outNames[i], elt, r.sizes, bytes);
     writer.add(outNames[i], dtype, r.sizes, std::move(bytes));
   }
+  SmallVector<const void *> argBuffers;
+  for (const BoundArg &b : bound)
+    argBuffers.push_back(b.data);
+  freeResultBuffers(*results, argBuffers);
   if (!outputsPath.empty())
     if (llvm::Error err = writer.write(outputsPath))
       return failNoLoc(llvm::toString(std::move(err)));
