@@ -11,6 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "squant/Dialect/SQuant/IR/SQuantDialect.h"
 #include "squant/InitSQuant.h"
 #include "squant/Pipelines/Pipelines.h"
 #include "squant/Runtime/MemRefCall.h"
@@ -75,7 +76,7 @@ static cl::list<std::string>
 
 namespace {
 /// Name of an argument or result given by the `squant.name` attribute.
-constexpr llvm::StringLiteral kNameAttr = "squant.name";
+constexpr llvm::StringLiteral kNameAttr = SQuantDialect::kNameAttrName;
 
 /// The safetensors dtype a tensor element type is written as.
 std::optional<DType> dtypeFor(Type t) {
