@@ -33,6 +33,7 @@ def SQuant_Dialect : Dialect {
     `squant-decompose` rewrites every op to linalg/tensor/arith: that
     lowering is the executable reference semantics of the dialect.
   }];
+  let useDefaultAttributePrinterParser = 1;
 }
 
 #endif // SQUANT_DIALECT_SQUANT_IR_SQUANTBASE_TD
