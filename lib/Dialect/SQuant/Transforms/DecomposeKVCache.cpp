@@ -751,7 +751,8 @@ void emitKVQuantToken(Emitter &e, Cache &c, Value keys, Value values, Value i,
                      })[0];
   }
 
-  // scale = amax / max|value_lut| (0 for an all-zero table), stored rounded.
+  // scale = amax (the table is a codebook for v / scale in [-1, 1]),
+  // stored rounded.
   Emitter::Slice scale =
       e.slice(c.get(KVComponent::ValueScale),
               {b.getIndexAttr(0), b.getIndexAttr(0), t}, {bh[0], bh[1], one});
@@ -760,17 +761,7 @@ void emitKVQuantToken(Emitter &e, Cache &c, Value keys, Value values, Value i,
       {amax}, {scale.slice}, {e.map(3, {0, 1}), e.identity(3)},
       Emitter::iterators(3),
       [&](OpBuilder &b, Location loc, ValueRange args) {
-        Value lmax = cF32(b, loc, 0.0f);
-        for (int64_t k = 0; k < c.levels; ++k)
-          lmax = arith::MaximumFOp::create(
-              b, loc, lmax,
-              math::AbsFOp::create(
-                  b, loc, loadF32(b, loc, c.valueLut, {cIndex(b, loc, k)})));
-        Value positive = arith::CmpFOp::create(
-            b, loc, arith::CmpFPredicate::OGT, lmax, cF32(b, loc, 0.0f));
-        Value s = arith::DivFOp::create(b, loc, args[0], lmax);
-        s = select(b, loc, positive, s, cF32(b, loc, 0.0f));
-        linalg::YieldOp::create(b, loc, fromF32(b, loc, s, scaleType));
+        linalg::YieldOp::create(b, loc, fromF32(b, loc, args[0], scaleType));
       })[0];
   c.set(KVComponent::ValueScale, e.commit(scale, written));
 

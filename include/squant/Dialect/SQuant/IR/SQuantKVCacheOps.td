@@ -65,10 +65,11 @@ def SQuant_KVAppendOp : SQuant_KVOp<"kv_append"> {
       the O channels of largest `e` (lower channel first on ties) become
       outlier slots `0 .. O-1` in that order (value kept, index stored; their
       dense code is the clamped nearest code). Values: the O channels of
-      largest `|v[d]|` become outliers; `scale = m / max|value_lut|` where `m`
-      is the largest `|v[d]|` of the other channels (0 when that table is
-      all zero), stored rounded to `value_scale`'s type; the code of channel
-      `d` is the nearest `value_lut[c] * scale` (with the stored scale).
+      largest `|v[d]|` become outliers; the token's scale is the largest
+      `|v[d]|` of the other channels (0 if none), stored rounded to
+      `value_scale`'s type (`value_lut` is a codebook for `v / scale`, in
+      [-1, 1]); the code of channel `d` is the nearest
+      `value_lut[c] * scale` (with the stored scale).
     * `kivi`: the key and value vectors go to slot `(t - S) mod R` of the
       residual buffers. Before that, if `t >= S + R`, the value of token
       `t - R` (which leaves the window) is quantized from its residual slot:
