@@ -21,10 +21,9 @@ using namespace mlir::bufferization;
 using namespace mlir::squant;
 
 namespace {
-template <typename OpTy>
-struct SQuantOpBufferization
-    : DstBufferizableOpInterfaceExternalModel<SQuantOpBufferization<OpTy>,
-                                              OpTy> {
+template <typename ConcreteModel, typename OpTy>
+struct SQuantBufferizationBase
+    : DstBufferizableOpInterfaceExternalModel<ConcreteModel, OpTy> {
   LogicalResult bufferize(Operation *op, RewriterBase &rewriter,
                           const BufferizationOptions &options,
                           BufferizationState &state) const {
@@ -54,11 +53,16 @@ struct SQuantOpBufferization
   }
 };
 
+template <typename OpTy>
+struct SQuantOpBufferization
+    : SQuantBufferizationBase<SQuantOpBufferization<OpTy>, OpTy> {};
+
 /// KV-cache ops: kv_append reads and writes its cache (the destination);
 /// kv_dequantize and kv_attention overwrite their `outs` without reading
 /// them.
 template <typename OpTy>
-struct SQuantKVOpBufferization : SQuantOpBufferization<OpTy> {
+struct SQuantKVOpBufferization
+    : SQuantBufferizationBase<SQuantKVOpBufferization<OpTy>, OpTy> {
   bool bufferizesToMemoryRead(Operation *op, OpOperand &opOperand,
                               const AnalysisState &state) const {
     return isa<KVAppendOp>(op) ||
