@@ -74,6 +74,70 @@ SmallVector<KVComponent> KVCacheFormatAttr::getComponents() const {
   return list;
 }
 
+double KVCacheMemory::perTokenTotal() const {
+  double sum = 0;
+  for (const Part &p : perToken)
+    sum += p.bytes;
+  return sum;
+}
+
+double KVCacheMemory::fixedTotal() const {
+  double sum = 0;
+  for (const Part &p : fixed)
+    sum += p.bytes;
+  return sum;
+}
+
+KVCacheMemory mlir::squant::getKVCacheMemory(KVCacheFormatAttr format,
+                                             int64_t heads, int64_t headDim,
+                                             ArrayRef<Type> componentTypes,
+                                             ArrayRef<Type> tableTypes) {
+  auto size = [](Type t) { return double(t.getIntOrFloatBitWidth()) / 8.0; };
+  double h = double(heads), d = double(headDim);
+  double group = format.getGroup(), levels = double(format.getNumLevels());
+  KVCacheMemory m;
+  for (auto [component, type] :
+       llvm::zip(format.getComponents(), componentTypes)) {
+    double s = size(type);
+    switch (component) {
+    case KVComponent::KeyCodes:
+    case KVComponent::ValueCodes:
+      m.perToken.push_back(
+          {component, h * double(format.getPackedBytes(headDim))});
+      break;
+    case KVComponent::KeyScale:
+    case KVComponent::KeyZero:
+      m.perToken.push_back({component, h * d * s / group});
+      break;
+    case KVComponent::ValueScale:
+    case KVComponent::ValueZero:
+      m.perToken.push_back({component, format.getMethod() == KVMethod::KVQuant
+                                           ? h * s
+                                           : h * (d / group) * s});
+      break;
+    case KVComponent::KeyOutlierValues:
+    case KVComponent::KeyOutlierIndices:
+    case KVComponent::ValueOutlierValues:
+    case KVComponent::ValueOutlierIndices:
+      m.perToken.push_back({component, h * double(format.getOutliers()) * s});
+      break;
+    case KVComponent::KeySink:
+    case KVComponent::ValueSink:
+      m.fixed.push_back({component, h * double(format.getSink()) * d * s});
+      break;
+    case KVComponent::KeyResidual:
+    case KVComponent::ValueResidual:
+      m.fixed.push_back({component, h * double(format.getResidual()) * d * s});
+      break;
+    }
+  }
+  if (tableTypes.size() == 2)
+    m.tables =
+        h * d * levels * size(tableTypes[0]) + levels * size(tableTypes[1]);
+  m.fp16PerToken = 2 * h * d * 2;
+  return m;
+}
+
 unsigned KVCacheFormatAttr::getNumTables() const {
   return getMethod() == KVMethod::KVQuant ? 2 : 0;
 }

@@ -10,9 +10,16 @@
 #ifndef SQUANT_DIALECT_SQUANT_IR_SQUANTKVCACHE_H
 #define SQUANT_DIALECT_SQUANT_IR_SQUANTKVCACHE_H
 
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/StringRef.h"
 
-namespace mlir::squant {
+#include <cstdint>
+
+namespace mlir {
+class Type;
+namespace squant {
+class KVCacheFormatAttr;
 
 /// One tensor of a KV cache. Shapes use Bt (batch), H (KV heads), L (Lmax,
 /// token slots), D (head dim), B (bits), S (sink), R (residual), G (group),
@@ -38,6 +45,37 @@ enum class KVComponent {
 /// diagnostics and docs.
 llvm::StringRef getKVComponentName(KVComponent component);
 
-} // namespace mlir::squant
+/// Memory of one layer's KV cache for one sequence (one batch row), from
+/// its format, KV heads, head dim and the element types of its tensors.
+struct KVCacheMemory {
+  struct Part {
+    KVComponent component;
+    double bytes;
+  };
+  /// Bytes per token (per layer, per sequence) of each per-token tensor;
+  /// kivi key scales/zeros (one row per G tokens) are amortized over G.
+  llvm::SmallVector<Part> perToken;
+  /// Bytes per layer and sequence independent of the length (sinks,
+  /// residual buffers).
+  llvm::SmallVector<Part> fixed;
+  /// Bytes of the per-layer tables (shared by every sequence).
+  double tables = 0;
+  /// An fp16 cache: 2 (K, V) x H x D x 2 bytes per token.
+  double fp16PerToken = 0;
+
+  double perTokenTotal() const;
+  double fixedTotal() const;
+};
+
+/// `componentTypes` are the element types of the cache tensors in
+/// KVCacheFormatAttr::getComponents() order, `tableTypes` those of the
+/// tables (none for kivi).
+KVCacheMemory getKVCacheMemory(KVCacheFormatAttr format, int64_t heads,
+                               int64_t headDim,
+                               llvm::ArrayRef<Type> componentTypes,
+                               llvm::ArrayRef<Type> tableTypes);
+
+} // namespace squant
+} // namespace mlir
 
 #endif // SQUANT_DIALECT_SQUANT_IR_SQUANTKVCACHE_H
