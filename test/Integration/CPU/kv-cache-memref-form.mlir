@@ -7,7 +7,8 @@
 // The memref form of the KV-cache ops (bufferized first, then
 // squant-decompose) computes exactly what the tensor form computes (checked
 // against the Python reference in kv-cache-*.test): both are run and their
-// printed results compared. Attention over an empty cache (len = 0) is 0.
+// printed results compared. Attention over an empty cache (len = 0) is 0;
+// tokens appended past L are dropped and len is clamped to L.
 
 #kivi = #squant.kv_format<kivi, bits = 3, group = 4, residual = 8, sink = 2>
 #kvq = #squant.kv_format<kvquant, bits = 3, sink = 1, outliers = 2>
@@ -58,6 +59,95 @@ func.func @print(%t: tensor<?x?x?x?xf32>) {
 func.func @print3(%t: tensor<1x4x16xf32>) {
   %m = bufferization.to_buffer %t : tensor<1x4x16xf32> to memref<1x4x16xf32>
   %u = memref.cast %m : memref<1x4x16xf32> to memref<*xf32>
+  call @printMemrefF32(%u) : (memref<*xf32>) -> ()
+  return
+}
+
+#small = #squant.kv_format<kvquant, bits = 4>
+
+// Appends 6 tokens at `pos` into a 4-slot cache (tokens at positions >= L
+// are dropped), and returns the largest difference between reading it with
+// len = 6 (clamped to L = 4) and a cache that received only tokens 0..3:
+// dequantized keys and values, and attention.
+func.func @overflow(%k: tensor<1x1x6x16xf32>, %pos: index, %len: index) -> tensor<f32> {
+  %c0 = arith.constant 0 : index
+  %c4 = arith.constant 4 : index
+  %zi8 = arith.constant 0 : i8
+  %zf16 = arith.constant 0.0 : f16
+  %lut = arith.constant dense<[-1.0, -0.8, -0.6, -0.45, -0.3, -0.2, -0.1, -0.05, 0.05, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8, 1.0]> : tensor<16xf32>
+  %klut = tensor.empty() : tensor<1x16x16xf32>
+  %kl = linalg.generic {indexing_maps = [affine_map<(a, b, c) -> (c)>, affine_map<(a, b, c) -> (a, b, c)>],
+                        iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%lut : tensor<16xf32>) outs(%klut : tensor<1x16x16xf32>) {
+  ^bb0(%x: f32, %o: f32):
+    %three = arith.constant 3.0 : f32
+    %y = arith.mulf %x, %three : f32
+    linalg.yield %y : f32
+  } -> tensor<1x16x16xf32>
+  %e0 = tensor.empty() : tensor<1x1x4x8xi8>
+  %codes = linalg.fill ins(%zi8 : i8) outs(%e0 : tensor<1x1x4x8xi8>) -> tensor<1x1x4x8xi8>
+  %e1 = tensor.empty() : tensor<1x1x4xf16>
+  %scale = linalg.fill ins(%zf16 : f16) outs(%e1 : tensor<1x1x4xf16>) -> tensor<1x1x4xf16>
+  %a:3 = squant.kv_append #small keys(%k : tensor<1x1x6x16xf32>) values(%k : tensor<1x1x6x16xf32>) at(%pos)
+      tables(%kl, %lut : tensor<1x16x16xf32>, tensor<16xf32>)
+      cache(%codes, %codes, %scale : tensor<1x1x4x8xi8>, tensor<1x1x4x8xi8>, tensor<1x1x4xf16>)
+      -> tensor<1x1x4x8xi8>, tensor<1x1x4x8xi8>, tensor<1x1x4xf16>
+  %k4 = tensor.extract_slice %k[0, 0, 0, 0] [1, 1, 4, 16] [1, 1, 1, 1] : tensor<1x1x6x16xf32> to tensor<1x1x4x16xf32>
+  %b:3 = squant.kv_append #small keys(%k4 : tensor<1x1x4x16xf32>) values(%k4 : tensor<1x1x4x16xf32>) at(%c0)
+      tables(%kl, %lut : tensor<1x16x16xf32>, tensor<16xf32>)
+      cache(%codes, %codes, %scale : tensor<1x1x4x8xi8>, tensor<1x1x4x8xi8>, tensor<1x1x4xf16>)
+      -> tensor<1x1x4x8xi8>, tensor<1x1x4x8xi8>, tensor<1x1x4xf16>
+  %dk = tensor.empty() : tensor<1x1x4x16xf32>
+  %da:2 = squant.kv_dequantize #small tables(%kl, %lut : tensor<1x16x16xf32>, tensor<16xf32>)
+      cache(%a#0, %a#1, %a#2 : tensor<1x1x4x8xi8>, tensor<1x1x4x8xi8>, tensor<1x1x4xf16>)
+      start(%c0) len(%len) outs(%dk, %dk : tensor<1x1x4x16xf32>, tensor<1x1x4x16xf32>) -> tensor<1x1x4x16xf32>, tensor<1x1x4x16xf32>
+  %db:2 = squant.kv_dequantize #small tables(%kl, %lut : tensor<1x16x16xf32>, tensor<16xf32>)
+      cache(%b#0, %b#1, %b#2 : tensor<1x1x4x8xi8>, tensor<1x1x4x8xi8>, tensor<1x1x4xf16>)
+      start(%c0) len(%c4) outs(%dk, %dk : tensor<1x1x4x16xf32>, tensor<1x1x4x16xf32>) -> tensor<1x1x4x16xf32>, tensor<1x1x4x16xf32>
+  %q = tensor.extract_slice %k[0, 0, 5, 0] [1, 1, 1, 16] [1, 1, 1, 1] : tensor<1x1x6x16xf32> to tensor<1x1x16xf32>
+  %oe = tensor.empty() : tensor<1x1x16xf32>
+  %oa = squant.kv_attention #small query(%q : tensor<1x1x16xf32>) len(%len) position(%c4)
+      tables(%kl, %lut : tensor<1x16x16xf32>, tensor<16xf32>)
+      cache(%a#0, %a#1, %a#2 : tensor<1x1x4x8xi8>, tensor<1x1x4x8xi8>, tensor<1x1x4xf16>)
+      rope(half) outs(%oe : tensor<1x1x16xf32>) -> tensor<1x1x16xf32>
+  %ob = squant.kv_attention #small query(%q : tensor<1x1x16xf32>) len(%c4) position(%c4)
+      tables(%kl, %lut : tensor<1x16x16xf32>, tensor<16xf32>)
+      cache(%b#0, %b#1, %b#2 : tensor<1x1x4x8xi8>, tensor<1x1x4x8xi8>, tensor<1x1x4xf16>)
+      rope(half) outs(%oe : tensor<1x1x16xf32>) -> tensor<1x1x16xf32>
+  %zero = arith.constant 0.0 : f32
+  %m0 = tensor.empty() : tensor<f32>
+  %m = linalg.fill ins(%zero : f32) outs(%m0 : tensor<f32>) -> tensor<f32>
+  %m1 = linalg.generic {indexing_maps = [affine_map<(a, b, c, d) -> (a, b, c, d)>, affine_map<(a, b, c, d) -> (a, b, c, d)>,
+                                         affine_map<(a, b, c, d) -> (a, b, c, d)>, affine_map<(a, b, c, d) -> (a, b, c, d)>,
+                                         affine_map<(a, b, c, d) -> ()>],
+                        iterator_types = ["reduction", "reduction", "reduction", "reduction"]}
+      ins(%da#0, %db#0, %da#1, %db#1 : tensor<1x1x4x16xf32>, tensor<1x1x4x16xf32>, tensor<1x1x4x16xf32>, tensor<1x1x4x16xf32>)
+      outs(%m : tensor<f32>) {
+  ^bb0(%x0: f32, %y0: f32, %x1: f32, %y1: f32, %acc: f32):
+    %d0 = arith.subf %x0, %y0 : f32
+    %a0 = math.absf %d0 : f32
+    %d1 = arith.subf %x1, %y1 : f32
+    %a1 = math.absf %d1 : f32
+    %r0 = arith.maximumf %acc, %a0 : f32
+    %r1 = arith.maximumf %r0, %a1 : f32
+    linalg.yield %r1 : f32
+  } -> tensor<f32>
+  %m2 = linalg.generic {indexing_maps = [affine_map<(a, b, c) -> (a, b, c)>, affine_map<(a, b, c) -> (a, b, c)>,
+                                         affine_map<(a, b, c) -> ()>],
+                        iterator_types = ["reduction", "reduction", "reduction"]}
+      ins(%oa, %ob : tensor<1x1x16xf32>, tensor<1x1x16xf32>) outs(%m1 : tensor<f32>) {
+  ^bb0(%x: f32, %y: f32, %acc: f32):
+    %d = arith.subf %x, %y : f32
+    %ad = math.absf %d : f32
+    %r = arith.maximumf %acc, %ad : f32
+    linalg.yield %r : f32
+  } -> tensor<f32>
+  return %m2 : tensor<f32>
+}
+
+func.func @print0(%t: tensor<f32>) {
+  %m = bufferization.to_buffer %t : tensor<f32> to memref<f32>
+  %u = memref.cast %m : memref<f32> to memref<*xf32>
   call @printMemrefF32(%u) : (memref<*xf32>) -> ()
   return
 }
@@ -171,10 +261,18 @@ func.func @main() {
   call @print(%d2v) : (tensor<?x?x?x?xf32>) -> ()
   call @print3(%oq) : (tensor<1x4x16xf32>) -> ()
   call @print3(%oe) : (tensor<1x4x16xf32>) -> ()
+
+  // ---- Positions past L: 6 tokens into 4 slots, read with len = 6.
+  %k6 = tensor.extract_slice %k[0, 0, 0, 0] [1, 1, 6, 16] [1, 1, 1, 1] : tensor<1x2x13x16xf32> to tensor<1x1x6x16xf32>
+  %c6 = arith.constant 6 : index
+  %diff = call @overflow(%k6, %c0, %c6) : (tensor<1x1x6x16xf32>, index, index) -> tensor<f32>
+  call @print0(%diff) : (tensor<f32>) -> ()
   return
 }
 
 // Seven results in order; the last (attention with len = 0) is all zeros.
+// Then: a cache that received 6 tokens into 4 slots and is read with
+// len = 6 equals one that received only tokens 0..3 (difference 0).
 // CHECK-COUNT-2: sizes = [1, 2, 14, 16]
 // CHECK: sizes = [1, 4, 16]
 // CHECK-COUNT-2: sizes = [1, 2, 14, 16]
@@ -182,3 +280,5 @@ func.func @main() {
 // CHECK: sizes = [1, 4, 16]
 // CHECK-NEXT: {{\[\[\[0, +0, +0, +0, +0, +0, +0, +0, +0, +0, +0, +0, +0, +0, +0, +0\]}}
 // CHECK-COUNT-3: {{^ +\[0, +0, +0, +0, +0, +0, +0, +0, +0, +0, +0, +0, +0, +0, +0, +0\]}}
+// CHECK: rank = 0
+// CHECK-NEXT: [0]
