@@ -5,7 +5,7 @@
       [--group G] [--sink S] [--residual R] [--outliers O]
       --batch BT --heads H --qheads HQ --dim D --slots L --tokens N
       [--prefill P0] [--chunk C] [--decode] [--rope none|half|interleaved]
-      [--theta T] [--store F16|BF16|F32] [--input F32|F16]
+      [--theta T] [--store F16|BF16|F32] [--input F32|F16] [--dynamic-cache]
 
 Writes P.mlir (function @case), P.in.safetensors, P.expected.safetensors
 (the independent reference test/Utils/kv_ref.py: the raw cache bit-exact,
@@ -77,6 +77,8 @@ def main():
                    help="fraction of outlier entries in keys and values")
     p.add_argument("--calibration", type=int, default=128,
                    help="calibration samples per key channel")
+    p.add_argument("--dynamic-cache", action="store_true",
+                   help="give the cache tensors a dynamic batch and L")
     a = p.parse_args()
     rng = random.Random(a.seed)
     fmt = ref.Format(a.method, a.bits, a.group, a.sink, a.residual, a.outliers)
@@ -176,10 +178,16 @@ def main():
     # ---- MLIR ----
     it = MLIR[a.input]
     names = fmt.components()
-    types = []
+    types, static_types = [], []
     for name in names:
         shape = ref.shape_of(fmt, name, bt, h, slots, d)
         elt = "i8" if dtypes[name] == "I8" else MLIR[dtypes[name]]
+        static_types.append(tensor_type(shape, elt))
+        if a.dynamic_cache:
+            # Dynamic batch, and token slots (or key groups) where they
+            # depend on L.
+            shape = ["?"] + shape[1:2] + (["?"] if not name.endswith(("sink", "residual"))
+                                          else shape[2:3]) + shape[3:]
         types.append(tensor_type(shape, elt))
     cache_types = ", ".join(types)
     kv_t = tensor_type([bt, h, n, d], it)
@@ -196,14 +204,18 @@ def main():
         tables = "tables(%%klut, %%vlut : %s, %s) " % (klt, vlt)
     body = ["%c0 = arith.constant 0 : index", "%c1 = arith.constant 1 : index"]
     cur = []
-    for i, (name, ty) in enumerate(zip(names, types)):
+    for i, (name, ty, sty) in enumerate(zip(names, types, static_types)):
         elt = ty[ty.rindex("x") + 1:-1]
         zero = "0 : i8" if elt == "i8" else "0.0 : %s" % elt
-        body += ["%%e%d = tensor.empty() : %s" % (i, ty),
+        body += ["%%e%d = tensor.empty() : %s" % (i, sty),
                  "%%z%d = arith.constant %s" % (i, zero),
                  "%%init%d = linalg.fill ins(%%z%d : %s) outs(%%e%d : %s) -> %s"
-                 % (i, i, elt, i, ty, ty)]
-        cur.append("%%init%d" % i)
+                 % (i, i, elt, i, sty, sty)]
+        if ty != sty:
+            body += ["%%initd%d = tensor.cast %%init%d : %s to %s" % (i, i, sty, ty)]
+            cur.append("%%initd%d" % i)
+        else:
+            cur.append("%%init%d" % i)
     fmt_s = fmt.mlir()
     counter = [0]
 
