@@ -68,7 +68,8 @@ func.func @print3(%t: tensor<1x4x16xf32>) {
 // Appends 6 tokens at `pos` into a 4-slot cache (tokens at positions >= L
 // are dropped), and returns the largest difference between reading it with
 // len = 6 (clamped to L = 4) and a cache that received only tokens 0..3:
-// dequantized keys and values, and attention.
+// dequantized keys and values, attention, and a dequantization starting at
+// token -2 (zeros before token 0).
 func.func @overflow(%k: tensor<1x1x6x16xf32>, %pos: index, %len: index) -> tensor<f32> {
   %c0 = arith.constant 0 : index
   %c4 = arith.constant 4 : index
@@ -142,7 +143,32 @@ func.func @overflow(%k: tensor<1x1x6x16xf32>, %pos: index, %len: index) -> tenso
     %r = arith.maximumf %acc, %ad : f32
     linalg.yield %r : f32
   } -> tensor<f32>
-  return %m2 : tensor<f32>
+  // start = -2 (dynamic): tokens -2 and -1 read as zeros, then tokens 0, 1.
+  %cm2 = arith.constant -2 : index
+  %neg = arith.addi %pos, %cm2 : index
+  %dn:2 = squant.kv_dequantize #small tables(%kl, %lut : tensor<1x16x16xf32>, tensor<16xf32>)
+      cache(%a#0, %a#1, %a#2 : tensor<1x1x4x8xi8>, tensor<1x1x4x8xi8>, tensor<1x1x4xf16>)
+      start(%neg) len(%len) outs(%dk, %dk : tensor<1x1x4x16xf32>, tensor<1x1x4x16xf32>) -> tensor<1x1x4x16xf32>, tensor<1x1x4x16xf32>
+  %m3 = linalg.generic {indexing_maps = [affine_map<(a, b, c, d) -> (a, b, c, d)>, affine_map<(a, b, c, d) -> (a, b, c, d)>,
+                                         affine_map<(a, b, c, d) -> ()>],
+                        iterator_types = ["reduction", "reduction", "reduction", "reduction"]}
+      ins(%dn#0, %db#0 : tensor<1x1x4x16xf32>, tensor<1x1x4x16xf32>) outs(%m2 : tensor<f32>) {
+  ^bb0(%x: f32, %y: f32, %acc: f32):
+    // out[t] must be 0 for t < 2 and db[t - 2] otherwise.
+    %t = linalg.index 2 : index
+    %d = linalg.index 3 : index
+    %c2 = arith.constant 2 : index
+    %lo = arith.cmpi ult, %t, %c2 : index
+    %ts = arith.subi %t, %c2 : index
+    %tc = arith.select %lo, %c0, %ts : index
+    %ref = tensor.extract %db#0[%c0, %c0, %tc, %d] : tensor<1x1x4x16xf32>
+    %expect = arith.select %lo, %zero, %ref : f32
+    %df = arith.subf %x, %expect : f32
+    %ad = math.absf %df : f32
+    %r = arith.maximumf %acc, %ad : f32
+    linalg.yield %r : f32
+  } -> tensor<f32>
+  return %m3 : tensor<f32>
 }
 
 func.func @print0(%t: tensor<f32>) {

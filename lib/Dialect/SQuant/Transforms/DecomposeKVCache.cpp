@@ -987,7 +987,7 @@ struct DecomposeKVDequantize : OpRewritePattern<KVDequantizeOp> {
           Value t = addI(b, loc, start, linalg::IndexOp::create(b, loc, 2));
           Value d = linalg::IndexOp::create(b, loc, 3);
           Value inRange =
-              cmpI(b, loc, arith::CmpIPredicate::slt, t, bounds.avail);
+              cmpI(b, loc, arith::CmpIPredicate::ult, t, bounds.avail);
           auto read = [&](bool key) {
             return ifScalar(
                 b, loc, inRange,

@@ -125,7 +125,7 @@ def SQuant_KVDequantizeOp : SQuant_KVOp<"kv_dequantize"> {
     Writes the keys and values that a cache holding `len` tokens represents
     for tokens `start .. start+n-1` into `outs` (`[Bt, H, n, D]` each, f16,
     bf16 or f32): `out[b, h, i, :]` is token `t = start + i`, or zeros when
-    `t >= min(len, L)`. Keys are pre-RoPE (as appended). The cache operands
+    `t < 0` or `t >= min(len, L)`. Keys are pre-RoPE (as appended). The cache operands
     and tables are those of `squant.kv_append` for the same format.
 
     A token is read from the sink when `t < S`; for `kivi`, keys from the
