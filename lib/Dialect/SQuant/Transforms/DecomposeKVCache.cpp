@@ -83,7 +83,9 @@ Value loadF32(OpBuilder &b, Location loc, Value src, ValueRange indices) {
   return toF32(b, loc, load(b, loc, src, indices));
 }
 
-Type elementType(Value v) { return cast<ShapedType>(v.getType()).getElementType(); }
+Type elementType(Value v) {
+  return cast<ShapedType>(v.getType()).getElementType();
+}
 
 Value addI(OpBuilder &b, Location loc, Value x, Value y) {
   return arith::AddIOp::create(b, loc, x, y);
@@ -172,17 +174,16 @@ Value packByte(OpBuilder &b, Location loc, Value j, int64_t headDim,
         cmpI(b, loc, arith::CmpIPredicate::ult, k, cIndex(b, loc, headDim)));
     Value code = codeAt(arith::MinUIOp::create(b, loc, k, kMax));
     // Offset of the code's bit 0 from the byte's bit 0 (may be negative).
-    Value off = arith::IndexCastOp::create(b, loc, i32,
-                                           subI(b, loc, start, base));
+    Value off =
+        arith::IndexCastOp::create(b, loc, i32, subI(b, loc, start, base));
     Value neg = cmpI(b, loc, arith::CmpIPredicate::slt, off, zero);
     Value negOff = subI(b, loc, zero, off);
-    Value left = arith::ShLIOp::create(b, loc, code,
-                                       select(b, loc, neg, zero, off));
-    Value right = arith::ShRUIOp::create(b, loc, code,
-                                         select(b, loc, neg, negOff, zero));
+    Value left =
+        arith::ShLIOp::create(b, loc, code, select(b, loc, neg, zero, off));
+    Value right =
+        arith::ShRUIOp::create(b, loc, code, select(b, loc, neg, negOff, zero));
     Value part = select(b, loc, neg, right, left);
-    acc = arith::OrIOp::create(b, loc, acc,
-                               select(b, loc, valid, part, zero));
+    acc = arith::OrIOp::create(b, loc, acc, select(b, loc, valid, part, zero));
   }
   return arith::TruncIOp::create(b, loc, b.getI8Type(), acc);
 }
@@ -191,8 +192,8 @@ Value packByte(OpBuilder &b, Location loc, Value j, int64_t headDim,
 /// s > 0 ? clamp(floor((x - z) / s + 0.5), 0, 2^B - 1) : 0.
 Value quantizeUniform(OpBuilder &b, Location loc, Value x, Value s, Value z,
                       int64_t levels) {
-  Value q = arith::DivFOp::create(b, loc, arith::SubFOp::create(b, loc, x, z),
-                                  s);
+  Value q =
+      arith::DivFOp::create(b, loc, arith::SubFOp::create(b, loc, x, z), s);
   q = math::FloorOp::create(
       b, loc, arith::AddFOp::create(b, loc, q, cF32(b, loc, 0.5f)));
   q = arith::MaximumFOp::create(b, loc, q, cF32(b, loc, 0.0f));
@@ -215,12 +216,12 @@ Value dequantizeUniform(OpBuilder &b, Location loc, Value code, Value s,
 std::pair<Value, Value> nearest(OpBuilder &b, Location loc, Value x,
                                 int64_t levels,
                                 function_ref<Value(int64_t)> entry) {
-  Value best = math::AbsFOp::create(
-      b, loc, arith::SubFOp::create(b, loc, x, entry(0)));
+  Value best =
+      math::AbsFOp::create(b, loc, arith::SubFOp::create(b, loc, x, entry(0)));
   Value code = cI32(b, loc, 0);
   for (int64_t c = 1; c < levels; ++c) {
-    Value e = math::AbsFOp::create(
-        b, loc, arith::SubFOp::create(b, loc, x, entry(c)));
+    Value e = math::AbsFOp::create(b, loc,
+                                   arith::SubFOp::create(b, loc, x, entry(c)));
     Value better =
         arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT, e, best);
     best = select(b, loc, better, e, best);
@@ -247,10 +248,10 @@ struct Cache {
         int64_t headDim)
       : format(format), kinds(format.getComponents()),
         values(cache.begin(), cache.end()), headDim(headDim),
-        levels(format.getNumLevels()),
-        packed(format.getPackedBytes(headDim)), bits(format.getBits()),
-        sink(format.getSink()), residual(format.getResidual()),
-        group(format.getGroup()), outliers(format.getOutliers()) {
+        levels(format.getNumLevels()), packed(format.getPackedBytes(headDim)),
+        bits(format.getBits()), sink(format.getSink()),
+        residual(format.getResidual()), group(format.getGroup()),
+        outliers(format.getOutliers()) {
     if (tables.size() == 2) {
       keyLut = tables[0];
       valueLut = tables[1];
@@ -303,10 +304,10 @@ Value readElement(OpBuilder &b, Location loc, const Cache &c,
                      d};
             else
               idx = {bi, h, t, divI(b, loc, d, g)};
-            Value s = loadF32(b, loc,
-                              c.get(key ? KVComponent::KeyScale
-                                        : KVComponent::ValueScale),
-                              idx);
+            Value s = loadF32(
+                b, loc,
+                c.get(key ? KVComponent::KeyScale : KVComponent::ValueScale),
+                idx);
             Value z = loadF32(
                 b, loc,
                 c.get(key ? KVComponent::KeyZero : KVComponent::ValueZero),
@@ -399,8 +400,8 @@ public:
     }
     if (tensorForm)
       return tensor::EmptyOp::create(b, loc, shape, elt, dynamic);
-    Value alloc = memref::AllocOp::create(
-        b, loc, MemRefType::get(shape, elt), dynamic);
+    Value alloc =
+        memref::AllocOp::create(b, loc, MemRefType::get(shape, elt), dynamic);
     temps.push_back(alloc);
     return alloc;
   }
@@ -412,22 +413,21 @@ public:
   }
 
   Value fill(Value init, Value scalar) {
-    auto op = linalg::FillOp::create(b, loc, ValueRange{scalar},
-                                     ValueRange{init});
+    auto op =
+        linalg::FillOp::create(b, loc, ValueRange{scalar}, ValueRange{init});
     return tensorForm ? op.getResult(0) : init;
   }
 
   /// linalg.generic; returns the results (tensors) or the outs (memrefs).
   SmallVector<Value> generic(ValueRange ins, ValueRange outs,
                              ArrayRef<AffineMap> maps,
-                             ArrayRef<utils::IteratorType> iters,
-                             BodyFn body) {
+                             ArrayRef<utils::IteratorType> iters, BodyFn body) {
     SmallVector<Type> types;
     if (tensorForm)
       for (Value o : outs)
         types.push_back(o.getType());
-    auto op = linalg::GenericOp::create(b, loc, types, ins, outs, maps, iters,
-                                        body);
+    auto op =
+        linalg::GenericOp::create(b, loc, types, ins, outs, maps, iters, body);
     if (tensorForm)
       return SmallVector<Value>(op.getResults());
     return SmallVector<Value>(outs.begin(), outs.end());
@@ -463,8 +463,8 @@ public:
             SmallVector<OpFoldResult>(sizes),
             SmallVector<OpFoldResult>(offsets.size(), b.getIndexAttr(1))};
     if (tensorForm)
-      s.slice = tensor::ExtractSliceOp::create(b, loc, full, s.offsets,
-                                               s.sizes, s.strides);
+      s.slice = tensor::ExtractSliceOp::create(b, loc, full, s.offsets, s.sizes,
+                                               s.strides);
     else
       s.slice = memref::SubViewOp::create(b, loc, full, s.offsets, s.sizes,
                                           s.strides);
@@ -480,8 +480,7 @@ public:
 
   /// `if (cond) thenFn(cache)` on the cache state (tensor form: the if
   /// yields every cache tensor).
-  void ifThen(Value cond, Cache &cache,
-              function_ref<void(Cache &)> thenFn) {
+  void ifThen(Value cond, Cache &cache, function_ref<void(Cache &)> thenFn) {
     ifThenElse(cond, cache, thenFn, [](Cache &) {});
   }
   void ifThenElse(Value cond, Cache &cache, function_ref<void(Cache &)> thenFn,
@@ -492,13 +491,11 @@ public:
         size_t m = mark();
         fn(copy);
         freeTemps(m);
-        scf::YieldOp::create(b, loc,
-                             tensorForm ? ValueRange(copy.values)
-                                        : ValueRange());
+        scf::YieldOp::create(
+            b, loc, tensorForm ? ValueRange(copy.values) : ValueRange());
       };
     };
-    auto ifOp = scf::IfOp::create(b, loc, cond, branch(thenFn),
-                                  branch(elseFn));
+    auto ifOp = scf::IfOp::create(b, loc, cond, branch(thenFn), branch(elseFn));
     if (tensorForm)
       cache.values.assign(ifOp.getResults().begin(), ifOp.getResults().end());
   }
@@ -515,13 +512,11 @@ public:
           size_t m = mark();
           fn(iv, copy);
           freeTemps(m);
-          scf::YieldOp::create(b, loc,
-                               tensorForm ? ValueRange(copy.values)
-                                          : ValueRange());
+          scf::YieldOp::create(
+              b, loc, tensorForm ? ValueRange(copy.values) : ValueRange());
         });
     if (tensorForm)
-      cache.values.assign(forOp.getResults().begin(),
-                          forOp.getResults().end());
+      cache.values.assign(forOp.getResults().begin(), forOp.getResults().end());
   }
 
 private:
@@ -543,8 +538,7 @@ Boundaries computeBoundaries(Emitter &e, const Cache &c, Value len) {
   Value past = subI(b, loc, arith::MaxSIOp::create(b, loc, avail, s), s);
   bounds.keyEnd = addI(b, loc, s, mulI(b, loc, divI(b, loc, past, r), r));
   // valueEnd = max(S, avail - R)
-  bounds.valueEnd =
-      arith::MaxSIOp::create(b, loc, s, subI(b, loc, avail, r));
+  bounds.valueEnd = arith::MaxSIOp::create(b, loc, s, subI(b, loc, avail, r));
   return bounds;
 }
 
@@ -603,12 +597,12 @@ Value emitSlots(Emitter &e, Value rank, ArrayRef<OpFoldResult> bh,
 void emitOutlierWrite(Emitter &e, Cache &c, bool key, Value slots, Value src,
                       Value i, Value t, ArrayRef<OpFoldResult> bh) {
   OpBuilder &b = e.b;
-  KVComponent valK = key ? KVComponent::KeyOutlierValues
-                         : KVComponent::ValueOutlierValues;
-  KVComponent idxK = key ? KVComponent::KeyOutlierIndices
-                         : KVComponent::ValueOutlierIndices;
-  SmallVector<OpFoldResult> offsets = {b.getIndexAttr(0), b.getIndexAttr(0),
-                                       t, b.getIndexAttr(0)};
+  KVComponent valK =
+      key ? KVComponent::KeyOutlierValues : KVComponent::ValueOutlierValues;
+  KVComponent idxK =
+      key ? KVComponent::KeyOutlierIndices : KVComponent::ValueOutlierIndices;
+  SmallVector<OpFoldResult> offsets = {b.getIndexAttr(0), b.getIndexAttr(0), t,
+                                       b.getIndexAttr(0)};
   SmallVector<OpFoldResult> sizes = {bh[0], bh[1], b.getIndexAttr(1),
                                      b.getIndexAttr(c.outliers)};
   Emitter::Slice vals = e.slice(c.get(valK), offsets, sizes);
@@ -617,16 +611,15 @@ void emitOutlierWrite(Emitter &e, Cache &c, bool key, Value slots, Value src,
   SmallVector<Value> written = e.generic(
       {slots}, {vals.slice, idxs.slice},
       {e.map(4, {0, 1, 3}), e.identity(4), e.identity(4)},
-      Emitter::iterators(4),
-      [&](OpBuilder &b, Location loc, ValueRange args) {
+      Emitter::iterators(4), [&](OpBuilder &b, Location loc, ValueRange args) {
         Value bi = linalg::IndexOp::create(b, loc, 0);
         Value h = linalg::IndexOp::create(b, loc, 1);
-        Value d = arith::IndexCastUIOp::create(b, loc, b.getIndexType(),
-                                               args[0]);
+        Value d =
+            arith::IndexCastUIOp::create(b, loc, b.getIndexType(), args[0]);
         Value x = loadF32(b, loc, src, {bi, h, i, d});
         Value index = arith::IndexCastUIOp::create(b, loc, idxType, d);
-        linalg::YieldOp::create(
-            b, loc, ValueRange{fromF32(b, loc, x, valType), index});
+        linalg::YieldOp::create(b, loc,
+                                ValueRange{fromF32(b, loc, x, valType), index});
       });
   c.set(valK, e.commit(vals, written[0]));
   c.set(idxK, e.commit(idxs, written[1]));
@@ -638,10 +631,10 @@ void emitPack(Emitter &e, Cache &c, KVComponent component, Value codes,
               Value t0, OpFoldResult n, ArrayRef<OpFoldResult> bh) {
   bool perToken = cast<ShapedType>(codes.getType()).getRank() == 4;
   OpBuilder &b = e.b;
-  Emitter::Slice dst = e.slice(
-      c.get(component),
-      {b.getIndexAttr(0), b.getIndexAttr(0), t0, b.getIndexAttr(0)},
-      {bh[0], bh[1], n, b.getIndexAttr(c.packed)});
+  Emitter::Slice dst =
+      e.slice(c.get(component),
+              {b.getIndexAttr(0), b.getIndexAttr(0), t0, b.getIndexAttr(0)},
+              {bh[0], bh[1], n, b.getIndexAttr(c.packed)});
   Value written = e.generic(
       {}, {dst.slice}, {e.identity(4)}, Emitter::iterators(4),
       [&](OpBuilder &b, Location loc, ValueRange) {
@@ -744,10 +737,9 @@ void emitKVQuantToken(Emitter &e, Cache &c, Value keys, Value values, Value i,
     amax = e.generic({magnitude}, {amax}, {e.identity(3), e.map(3, {0, 1})},
                      Emitter::iterators(2, 1),
                      [&](OpBuilder &b, Location loc, ValueRange args) {
-                       linalg::YieldOp::create(
-                           b, loc,
-                           Value(arith::MaximumFOp::create(b, loc, args[1],
-                                                           args[0])));
+                       linalg::YieldOp::create(b, loc,
+                                               Value(arith::MaximumFOp::create(
+                                                   b, loc, args[1], args[0])));
                      })[0];
   }
 
@@ -759,8 +751,7 @@ void emitKVQuantToken(Emitter &e, Cache &c, Value keys, Value values, Value i,
   Type scaleType = elementType(scale.full);
   Value written = e.generic(
       {amax}, {scale.slice}, {e.map(3, {0, 1}), e.identity(3)},
-      Emitter::iterators(3),
-      [&](OpBuilder &b, Location loc, ValueRange args) {
+      Emitter::iterators(3), [&](OpBuilder &b, Location loc, ValueRange args) {
         linalg::YieldOp::create(b, loc, fromF32(b, loc, args[0], scaleType));
       })[0];
   c.set(KVComponent::ValueScale, e.commit(scale, written));
@@ -793,9 +784,8 @@ void emitKVQuantToken(Emitter &e, Cache &c, Value keys, Value values, Value i,
 ///     groups of G tokens per channel, scale/zero at groups g0 + r / G.
 ///   values: the one src slot `srcSlot` -> cache token t0; groups of G
 ///     channels.
-void emitKIVIQuantize(Emitter &e, Cache &c, bool keys, Value src,
-                      Value srcSlot, Value t0, Value g0,
-                      ArrayRef<OpFoldResult> bh) {
+void emitKIVIQuantize(Emitter &e, Cache &c, bool keys, Value src, Value srcSlot,
+                      Value t0, Value g0, ArrayRef<OpFoldResult> bh) {
   OpBuilder &b = e.b;
   Type f32 = b.getF32Type(), i32 = b.getI32Type();
   int64_t g = c.group;
@@ -827,8 +817,8 @@ void emitKIVIQuantize(Emitter &e, Cache &c, bool keys, Value src,
         Value x2 = linalg::IndexOp::create(b, loc, 2);
         Value x3 = linalg::IndexOp::create(b, loc, 3);
         Value j = linalg::IndexOp::create(b, loc, 4);
-        Value gj = addI(b, loc, mulI(b, loc, keys ? x2 : x3, cIndex(b, loc, g)),
-                        j);
+        Value gj =
+            addI(b, loc, mulI(b, loc, keys ? x2 : x3, cIndex(b, loc, g)), j);
         Value x = keys ? loadF32(b, loc, src, {bi, h, gj, x3})
                        : loadF32(b, loc, src, {bi, h, srcSlot, gj});
         linalg::YieldOp::create(
@@ -838,18 +828,17 @@ void emitKIVIQuantize(Emitter &e, Cache &c, bool keys, Value src,
       });
 
   SmallVector<OpFoldResult> offsets =
-      keys ? SmallVector<OpFoldResult>{b.getIndexAttr(0), b.getIndexAttr(0),
-                                       g0, b.getIndexAttr(0)}
-           : SmallVector<OpFoldResult>{b.getIndexAttr(0), b.getIndexAttr(0),
-                                       t0, b.getIndexAttr(0)};
+      keys ? SmallVector<OpFoldResult>{b.getIndexAttr(0), b.getIndexAttr(0), g0,
+                                       b.getIndexAttr(0)}
+           : SmallVector<OpFoldResult>{b.getIndexAttr(0), b.getIndexAttr(0), t0,
+                                       b.getIndexAttr(0)};
   Emitter::Slice scale = e.slice(c.get(scaleK), offsets, groupSizes);
   Emitter::Slice zero = e.slice(c.get(zeroK), offsets, groupSizes);
   Type scaleType = elementType(scale.full), zeroType = elementType(zero.full);
   SmallVector<Value> sz = e.generic(
       {range[0], range[1]}, {scale.slice, zero.slice},
       {e.identity(4), e.identity(4), e.identity(4), e.identity(4)},
-      Emitter::iterators(4),
-      [&](OpBuilder &b, Location loc, ValueRange args) {
+      Emitter::iterators(4), [&](OpBuilder &b, Location loc, ValueRange args) {
         Value s = arith::DivFOp::create(
             b, loc, arith::SubFOp::create(b, loc, args[1], args[0]),
             cF32(b, loc, float(c.levels - 1)));
@@ -864,28 +853,27 @@ void emitKIVIQuantize(Emitter &e, Cache &c, bool keys, Value src,
   Value storedScale = c.get(scaleK), storedZero = c.get(zeroK);
   OpFoldResult n = keys ? b.getIndexAttr(c.residual) : b.getIndexAttr(1);
   Value codes = e.temp(i32, {bh[0], bh[1], n, b.getIndexAttr(c.headDim)});
-  codes = e.generic(
-      {}, {codes}, {e.identity(4)}, Emitter::iterators(4),
-      [&](OpBuilder &b, Location loc, ValueRange) {
-        Value bi = linalg::IndexOp::create(b, loc, 0);
-        Value h = linalg::IndexOp::create(b, loc, 1);
-        Value r = linalg::IndexOp::create(b, loc, 2);
-        Value d = linalg::IndexOp::create(b, loc, 3);
-        Value cg = cIndex(b, loc, g);
-        Value x;
-        SmallVector<Value, 4> at;
-        if (keys) {
-          x = loadF32(b, loc, src, {bi, h, r, d});
-          at = {bi, h, addI(b, loc, g0, divI(b, loc, r, cg)), d};
-        } else {
-          x = loadF32(b, loc, src, {bi, h, srcSlot, d});
-          at = {bi, h, t0, divI(b, loc, d, cg)};
-        }
-        Value s = loadF32(b, loc, storedScale, at);
-        Value z = loadF32(b, loc, storedZero, at);
-        linalg::YieldOp::create(b, loc,
-                                quantizeUniform(b, loc, x, s, z, c.levels));
-      })[0];
+  codes = e.generic({}, {codes}, {e.identity(4)}, Emitter::iterators(4),
+                    [&](OpBuilder &b, Location loc, ValueRange) {
+                      Value bi = linalg::IndexOp::create(b, loc, 0);
+                      Value h = linalg::IndexOp::create(b, loc, 1);
+                      Value r = linalg::IndexOp::create(b, loc, 2);
+                      Value d = linalg::IndexOp::create(b, loc, 3);
+                      Value cg = cIndex(b, loc, g);
+                      Value x;
+                      SmallVector<Value, 4> at;
+                      if (keys) {
+                        x = loadF32(b, loc, src, {bi, h, r, d});
+                        at = {bi, h, addI(b, loc, g0, divI(b, loc, r, cg)), d};
+                      } else {
+                        x = loadF32(b, loc, src, {bi, h, srcSlot, d});
+                        at = {bi, h, t0, divI(b, loc, d, cg)};
+                      }
+                      Value s = loadF32(b, loc, storedScale, at);
+                      Value z = loadF32(b, loc, storedZero, at);
+                      linalg::YieldOp::create(
+                          b, loc, quantizeUniform(b, loc, x, s, z, c.levels));
+                    })[0];
   emitPack(e, c, codesK, codes, t0, n, bh);
 }
 
@@ -906,8 +894,8 @@ void emitKIVIToken(Emitter &e, Cache &c, Value keys, Value values, Value i,
   emitCopyToken(e, c, KVComponent::ValueResidual, values, i, slot, bh);
   emitCopyToken(e, c, KVComponent::KeyResidual, keys, i, slot, bh);
   // A complete block of R keys is quantized per channel in groups of G.
-  Value full = cmpI(b, loc, arith::CmpIPredicate::eq, slot,
-                    e.idx(c.residual - 1));
+  Value full =
+      cmpI(b, loc, arith::CmpIPredicate::eq, slot, e.idx(c.residual - 1));
   e.ifThen(full, c, [&](Cache &c) {
     Value start = subI(b, loc, addI(b, loc, t, e.idx(1)), r);
     Value g0 = divI(b, loc, subI(b, loc, start, s), e.idx(c.group));
@@ -994,9 +982,7 @@ struct DecomposeKVDequantize : OpRewritePattern<KVDequantizeOp> {
                 [&](OpBuilder &b, Location loc) {
                   return readElement(b, loc, c, bounds, key, bi, h, t, d);
                 },
-                [&](OpBuilder &b, Location loc) {
-                  return cF32(b, loc, 0.0f);
-                });
+                [&](OpBuilder &b, Location loc) { return cF32(b, loc, 0.0f); });
           };
           linalg::YieldOp::create(
               b, loc,
@@ -1026,8 +1012,8 @@ RopePair ropePair(OpBuilder &b, Location loc, RopeStyle style, Value d,
   if (style == RopeStyle::Half) {
     Value half = cIndex(b, loc, headDim / 2);
     Value first = cmpI(b, loc, arith::CmpIPredicate::ult, d, half);
-    Value partner = select(b, loc, first, addI(b, loc, d, half),
-                           subI(b, loc, d, half));
+    Value partner =
+        select(b, loc, first, addI(b, loc, d, half), subI(b, loc, d, half));
     return {partner, first, remI(b, loc, d, half)};
   }
   Value two = cIndex(b, loc, 2);
@@ -1090,20 +1076,19 @@ struct DecomposeKVAttention : OpRewritePattern<KVAttentionOp> {
 
     // q' = rope(q, position).
     Value qrot = e.temp(f32, {bt, hq, dim});
-    qrot = e.generic(
-        {}, {qrot}, {e.identity(3)}, Emitter::iterators(3),
-        [&](OpBuilder &b, Location loc, ValueRange) {
-          Value bi = linalg::IndexOp::create(b, loc, 0);
-          Value h = linalg::IndexOp::create(b, loc, 1);
-          Value d = linalg::IndexOp::create(b, loc, 2);
-          Value x = loadF32(b, loc, query, {bi, h, d});
-          if (style != RopeStyle::None) {
-            RopePair p = ropePair(b, loc, style, d, headDim);
-            Value xp = loadF32(b, loc, query, {bi, h, p.partner});
-            x = rotate(b, loc, p, x, xp, position, theta, headDim);
-          }
-          linalg::YieldOp::create(b, loc, x);
-        })[0];
+    qrot = e.generic({}, {qrot}, {e.identity(3)}, Emitter::iterators(3),
+                     [&](OpBuilder &b, Location loc, ValueRange) {
+                       Value bi = linalg::IndexOp::create(b, loc, 0);
+                       Value h = linalg::IndexOp::create(b, loc, 1);
+                       Value d = linalg::IndexOp::create(b, loc, 2);
+                       Value x = loadF32(b, loc, query, {bi, h, d});
+                       if (style != RopeStyle::None) {
+                         RopePair p = ropePair(b, loc, style, d, headDim);
+                         Value xp = loadF32(b, loc, query, {bi, h, p.partner});
+                         x = rotate(b, loc, p, x, xp, position, theta, headDim);
+                       }
+                       linalg::YieldOp::create(b, loc, x);
+                     })[0];
 
     // scores[b, hq, t] = scale * dot(q', rope(K[b, hq / grp, t], t)).
     Value scores = e.fill(e.temp(f32, {bt, hq, n}), cF32(b, loc, 0.0f));
@@ -1130,8 +1115,8 @@ struct DecomposeKVAttention : OpRewritePattern<KVAttentionOp> {
                        [&](OpBuilder &b, Location loc, ValueRange args) {
                          linalg::YieldOp::create(
                              b, loc,
-                             Value(arith::MulFOp::create(
-                                 b, loc, args[0], cF32(b, loc, scale))));
+                             Value(arith::MulFOp::create(b, loc, args[0],
+                                                         cF32(b, loc, scale))));
                        })[0];
 
     // m = max_t s; p = exp(s - m); l = sum_t p.
@@ -1140,30 +1125,27 @@ struct DecomposeKVAttention : OpRewritePattern<KVAttentionOp> {
     mx = e.generic({scores}, {mx}, {e.identity(3), e.map(3, {0, 1})},
                    Emitter::iterators(2, 1),
                    [&](OpBuilder &b, Location loc, ValueRange args) {
-                     linalg::YieldOp::create(
-                         b, loc,
-                         Value(arith::MaximumFOp::create(b, loc, args[1],
-                                                         args[0])));
+                     linalg::YieldOp::create(b, loc,
+                                             Value(arith::MaximumFOp::create(
+                                                 b, loc, args[1], args[0])));
                    })[0];
     Value probs = e.temp(f32, {bt, hq, n});
-    probs = e.generic({scores, mx}, {probs},
-                      {e.identity(3), e.map(3, {0, 1}), e.identity(3)},
-                      Emitter::iterators(3),
-                      [&](OpBuilder &b, Location loc, ValueRange args) {
-                        Value z = arith::SubFOp::create(b, loc, args[0],
-                                                        args[1]);
-                        linalg::YieldOp::create(
-                            b, loc, Value(math::ExpOp::create(b, loc, z)));
-                      })[0];
+    probs = e.generic(
+        {scores, mx}, {probs}, {e.identity(3), e.map(3, {0, 1}), e.identity(3)},
+        Emitter::iterators(3),
+        [&](OpBuilder &b, Location loc, ValueRange args) {
+          Value z = arith::SubFOp::create(b, loc, args[0], args[1]);
+          linalg::YieldOp::create(b, loc,
+                                  Value(math::ExpOp::create(b, loc, z)));
+        })[0];
     Value sum = e.fill(e.temp(f32, {bt, hq}), cF32(b, loc, 0.0f));
-    sum = e.generic({probs}, {sum}, {e.identity(3), e.map(3, {0, 1})},
-                    Emitter::iterators(2, 1),
-                    [&](OpBuilder &b, Location loc, ValueRange args) {
-                      linalg::YieldOp::create(
-                          b, loc,
-                          Value(arith::AddFOp::create(b, loc, args[1],
-                                                      args[0])));
-                    })[0];
+    sum = e.generic(
+        {probs}, {sum}, {e.identity(3), e.map(3, {0, 1})},
+        Emitter::iterators(2, 1),
+        [&](OpBuilder &b, Location loc, ValueRange args) {
+          linalg::YieldOp::create(
+              b, loc, Value(arith::AddFOp::create(b, loc, args[1], args[0])));
+        })[0];
 
     // acc[b, hq, d] = sum_t p[t] * V[b, hq / grp, t, d]; o = acc / l.
     Value acc = e.fill(e.temp(f32, {bt, hq, dim}), cF32(b, loc, 0.0f));
@@ -1182,8 +1164,7 @@ struct DecomposeKVAttention : OpRewritePattern<KVAttentionOp> {
         })[0];
     Type outType = elementType(init);
     Value result = e.generic(
-        {acc, sum}, {init},
-        {e.identity(3), e.map(3, {0, 1}), e.identity(3)},
+        {acc, sum}, {init}, {e.identity(3), e.map(3, {0, 1}), e.identity(3)},
         Emitter::iterators(3),
         [&](OpBuilder &b, Location loc, ValueRange args) {
           Value positive = arith::CmpFOp::create(

@@ -25,20 +25,20 @@ class KVCacheFormatAttr;
 /// token slots), D (head dim), B (bits), S (sink), R (residual), G (group),
 /// O (outlier slots).
 enum class KVComponent {
-  KeyCodes,           ///< [Bt, H, L, D*B/8] i8, packed codes per token
-  ValueCodes,         ///< [Bt, H, L, D*B/8] i8
-  KeyScale,           ///< kivi: [Bt, H, (L-S)/G, D] float
-  KeyZero,            ///< kivi: [Bt, H, (L-S)/G, D] float
-  ValueScale,         ///< kvquant: [Bt, H, L]; kivi: [Bt, H, L, D/G] float
-  ValueZero,          ///< kivi: [Bt, H, L, D/G] float
-  KeyOutlierValues,   ///< kvquant, O > 0: [Bt, H, L, O] float
-  KeyOutlierIndices,  ///< kvquant, O > 0: [Bt, H, L, O] i8/i16/i32
-  ValueOutlierValues, ///< kvquant, O > 0: [Bt, H, L, O] float
-  ValueOutlierIndices,///< kvquant, O > 0: [Bt, H, L, O] i8/i16/i32
-  KeySink,            ///< S > 0: [Bt, H, S, D] float
-  ValueSink,          ///< S > 0: [Bt, H, S, D] float
-  KeyResidual,        ///< kivi: [Bt, H, R, D] float
-  ValueResidual,      ///< kivi: [Bt, H, R, D] float
+  KeyCodes,            ///< [Bt, H, L, D*B/8] i8, packed codes per token
+  ValueCodes,          ///< [Bt, H, L, D*B/8] i8
+  KeyScale,            ///< kivi: [Bt, H, (L-S)/G, D] float
+  KeyZero,             ///< kivi: [Bt, H, (L-S)/G, D] float
+  ValueScale,          ///< kvquant: [Bt, H, L]; kivi: [Bt, H, L, D/G] float
+  ValueZero,           ///< kivi: [Bt, H, L, D/G] float
+  KeyOutlierValues,    ///< kvquant, O > 0: [Bt, H, L, O] float
+  KeyOutlierIndices,   ///< kvquant, O > 0: [Bt, H, L, O] i8/i16/i32
+  ValueOutlierValues,  ///< kvquant, O > 0: [Bt, H, L, O] float
+  ValueOutlierIndices, ///< kvquant, O > 0: [Bt, H, L, O] i8/i16/i32
+  KeySink,             ///< S > 0: [Bt, H, S, D] float
+  ValueSink,           ///< S > 0: [Bt, H, S, D] float
+  KeyResidual,         ///< kivi: [Bt, H, R, D] float
+  ValueResidual,       ///< kivi: [Bt, H, R, D] float
 };
 
 /// The snake_case name of a component ("key_codes", ...), used in
