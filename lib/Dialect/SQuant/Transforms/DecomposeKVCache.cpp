@@ -759,21 +759,22 @@ void emitKVQuantToken(Emitter &e, Cache &c, Value keys, Value values, Value i,
   // Value codes against the stored scale.
   Value valueScale = c.get(KVComponent::ValueScale);
   Value valueCode = e.temp(i32, vecSizes);
-  valueCode = e.generic(
-      {}, {valueCode}, {e.identity(3)}, Emitter::iterators(3),
-      [&](OpBuilder &b, Location loc, ValueRange) {
-        Value bi = linalg::IndexOp::create(b, loc, 0);
-        Value h = linalg::IndexOp::create(b, loc, 1);
-        Value d = linalg::IndexOp::create(b, loc, 2);
-        Value x = loadF32(b, loc, values, {bi, h, i, d});
-        Value s = loadF32(b, loc, valueScale, {bi, h, t});
-        auto [code, err] = nearest(b, loc, x, c.levels, [&](int64_t k) {
-          Value entry = loadF32(b, loc, c.valueLut, {cIndex(b, loc, k)});
-          return Value(arith::MulFOp::create(b, loc, entry, s));
-        });
-        (void)err;
-        linalg::YieldOp::create(b, loc, code);
-      })[0];
+  valueCode =
+      e.generic({}, {valueCode}, {e.identity(3)}, Emitter::iterators(3),
+                [&](OpBuilder &b, Location loc, ValueRange) {
+                  Value bi = linalg::IndexOp::create(b, loc, 0);
+                  Value h = linalg::IndexOp::create(b, loc, 1);
+                  Value d = linalg::IndexOp::create(b, loc, 2);
+                  Value x = loadF32(b, loc, values, {bi, h, i, d});
+                  Value s = loadF32(b, loc, valueScale, {bi, h, t});
+                  Value code =
+                      nearest(b, loc, x, c.levels, [&](int64_t k) {
+                        Value entry =
+                            loadF32(b, loc, c.valueLut, {cIndex(b, loc, k)});
+                        return Value(arith::MulFOp::create(b, loc, entry, s));
+                      }).first;
+                  linalg::YieldOp::create(b, loc, code);
+                })[0];
   emitPack(e, c, KVComponent::ValueCodes, valueCode, t, one, bh);
 }
 
