@@ -87,15 +87,6 @@ func.func @f(%k: memref<1x2x1x16xf32>, %v: memref<1x2x1x16xf32>, %p: index, %t0:
 
 // -----
 
-// The cache is not empty (generic form: the custom form cannot spell it).
-func.func @f(%k: tensor<1x2x1x16xf32>, %p: index) {
-  // expected-error @+1 {{expected a non-empty 'cache' operand list}}
-  "squant.kv_append"(%k, %k, %p) <{format = #squant.kv_format<kvquant, bits = 4>, operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>}> : (tensor<1x2x1x16xf32>, tensor<1x2x1x16xf32>, index) -> ()
-  return
-}
-
-// -----
-
 // The head dimension is static.
 func.func @f(%k: tensor<1x2x1x?xf32>, %v: tensor<1x2x1x?xf32>, %p: index, %t0: tensor<2x16x16xf32>, %t1: tensor<16xf32>, %c0: tensor<1x2x8x8xi8>, %c1: tensor<1x2x8x8xi8>, %c2: tensor<1x2x8xf16>) {
   // expected-error @+1 {{expected a static head dimension D ('keys' dimension 3)}}

@@ -448,17 +448,16 @@ void getKVEffects(
 //===----------------------------------------------------------------------===//
 
 LogicalResult KVAppendOp::verify() {
-  if (getCache().empty())
-    return emitOpError() << "expected a non-empty 'cache' operand list";
-  if (failed(verifyKVDpsForm(*this, getCache())) ||
-      failed(verifyRank(*this, "keys", getKeys(), 4, "[Bt, H, n, D]")))
+  if (failed(verifyRank(*this, "keys", getKeys(), 4, "[Bt, H, n, D]")))
     return failure();
   FailureOr<int64_t> headDim = verifyHeadDim(*this, "keys", getKeys(), 3);
   if (failed(headDim))
     return failure();
+  // The cache list is checked (and known to be non-empty) before the
+  // destination discipline, which looks at its first tensor.
   FailureOr<CacheDims> dims =
       verifyKVCache(*this, getFormat(), getTables(), getCache(), *headDim);
-  if (failed(dims) ||
+  if (failed(dims) || failed(verifyKVDpsForm(*this, getCache())) ||
       failed(verifyTokens(*this, "keys", getKeys(), *dims, *headDim)) ||
       failed(verifyTokens(*this, "values", getValues(), *dims, *headDim)))
     return failure();
