@@ -43,6 +43,7 @@ def SQuant_Dialect : Dialect {
     /// Names a function argument or result (a StringAttr).
     static constexpr ::llvm::StringLiteral kNameAttrName = "squant.name";
   }];
+  let useDefaultAttributePrinterParser = 1;
 }
 
 #endif // SQUANT_DIALECT_SQUANT_IR_SQUANTBASE_TD
