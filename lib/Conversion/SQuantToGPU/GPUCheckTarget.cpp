@@ -27,12 +27,12 @@ struct SQuantGPUCheckTargetPass
   void runOnOperation() override {
     ModuleOp module = getOperation();
     if (!lookupGPUChip(chip)) {
-      module.emitError() << "squant-gpu-pipeline: unsupported chip '" << chip
+      emitError(module.getLoc()) << "squant-gpu-pipeline: unsupported chip '" << chip
                          << "'; supported chips: " << listSupportedGPUChips();
       return signalPassFailure();
     }
     if (format != "isa" && format != "bin" && format != "fatbin") {
-      module.emitError() << "squant-gpu-pipeline: unsupported format '"
+      emitError(module.getLoc()) << "squant-gpu-pipeline: unsupported format '"
                          << format << "'; expected isa (PTX), bin (cubin) or "
                                       "fatbin";
       return signalPassFailure();
@@ -45,7 +45,7 @@ struct SQuantGPUCheckTargetPass
     for (StringRef tool : tools) {
       if (findCUDATool(tool, toolkit))
         continue;
-      module.emitError() << "squant-gpu-pipeline: format=" << format
+      emitError(module.getLoc()) << "squant-gpu-pipeline: format=" << format
                          << " needs the CUDA tool '" << tool
                          << "', which was not found in "
                          << (toolkit.empty() ? std::string("")

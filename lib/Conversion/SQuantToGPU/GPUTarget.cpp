@@ -67,9 +67,15 @@ std::optional<std::string> mlir::squant::findCUDATool(llvm::StringRef tool,
     return p;
   // MLIR's NVVM::getCUDAToolkitPath(): the first of these that is set.
   for (const char *var : {"CUDA_ROOT", "CUDA_HOME", "CUDA_PATH"})
-    if (const char *root = std::getenv(var))
-      return inRoot(root) ? inRoot(root) : inRoot("/usr/local/cuda");
-  return inRoot("/usr/local/cuda");
+    if (const char *root = std::getenv(var)) {
+      if (auto p = inRoot(root))
+        return p;
+      break;
+    }
+  // squant-gpu-pipeline's default toolkit, only when none was given.
+  if (toolkit.empty())
+    return inRoot("/usr/local/cuda");
+  return std::nullopt;
 }
 
 std::string mlir::squant::getDefaultCUDAToolkit() {

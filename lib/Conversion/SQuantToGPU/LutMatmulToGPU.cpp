@@ -39,6 +39,8 @@
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/MathExtras.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace mlir::squant;
 using namespace mlir::squant::gpugen;
@@ -191,8 +193,8 @@ MatmulPlan planMatmul(LutMatmulOp op, bool packed,
   p.groupsK = p.k / p.codesPerGroup;
 
   // Split K over blocks when the N x M tiles alone cannot fill the GPU:
-  // aim at two blocks per SM, keep at least one word group per warp, and
-  // prefer a split that divides the word groups evenly.
+  // aim at two blocks per SM with a split that divides the word groups
+  // evenly (nearest on a log scale), keeping a word group per warp.
   int64_t blocksN = ceilDiv(p.n, p.channelsPerBlock());
   int64_t mTiles = p.dynamicM() ? 1 : ceilDiv(p.m, p.mt);
   int64_t maxSplit =
@@ -204,12 +206,32 @@ MatmulPlan planMatmul(LutMatmulOp op, bool packed,
     int64_t target = 2 * std::max<int64_t>(1, options.numSMs);
     int64_t base = blocksN * mTiles;
     if (base < target) {
+      // The divisor of the word groups nearest to target / base.
+      double want = double(target) / double(base);
       split = std::min(maxSplit, ceilDiv(target, base));
-      for (int64_t s = split; s <= maxSplit; ++s)
-        if (p.groupsK % s == 0) {
+      double best = -1;
+      for (int64_t s = 1; s <= maxSplit; ++s) {
+        if (p.groupsK % s != 0)
+          continue;
+        double dist = std::abs(std::log(double(s) / want));
+        if (best < 0 || dist <= best) {
+          best = dist;
           split = s;
-          break;
         }
+      }
+    }
+  }
+  if (options.splitK <= 0 && split > 1) {
+    // Partials cost 2 x split x M x N x 4 bytes (written, read back through
+    // L2): keep them under a quarter of the packed weights' bytes.
+    int64_t rows = p.dynamicM() ? p.mt : p.m;
+    int64_t weightBytes = p.n * p.k * p.bits / 8;
+    int64_t cap = std::max<int64_t>(1, weightBytes / (4 * 2 * rows * p.n * 4));
+    while (split > cap) {
+      int64_t s = split - 1;
+      while (s > 1 && p.groupsK % s != 0)
+        --s;
+      split = s;
     }
   }
   p.groupsPerSplit = ceilDiv(p.groupsK, split);

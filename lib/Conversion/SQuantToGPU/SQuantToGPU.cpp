@@ -79,7 +79,7 @@ struct ConvertSQuantToGPUPass
     options.splitK = splitK;
     options.warpsK = warpsK;
     if (numSMs <= 0 || splitK < 0 || warpsK < 0 || warpsK > 32) {
-      module.emitError() << "convert-squant-to-gpu: expected num-sms > 0, "
+      emitError(module.getLoc()) << "convert-squant-to-gpu: expected num-sms > 0, "
                             "split-k >= 0 and 0 <= warps-k <= 32";
       return signalPassFailure();
     }

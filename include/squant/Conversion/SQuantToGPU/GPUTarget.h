@@ -35,8 +35,9 @@ std::string listSupportedGPUChips();
 
 /// Finds a CUDA tool (ptxas, fatbinary) the way MLIR's NVVM serializer does
 /// (`<toolkit>/bin`, then $PATH, then the first of $CUDA_ROOT, $CUDA_HOME,
-/// $CUDA_PATH that is set), then in /usr/local/cuda, which the pipeline
-/// passes on as the toolkit (see getDefaultCUDAToolkit). Returns its path.
+/// $CUDA_PATH that is set), then, when no toolkit was given, in
+/// /usr/local/cuda, which the pipeline then passes on as the toolkit (see
+/// getDefaultCUDAToolkit). Returns its path.
 std::optional<std::string> findCUDATool(llvm::StringRef tool,
                                         llvm::StringRef toolkit);
 
