@@ -30,6 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "test", "Utils"))
 import extract_ptx  # noqa: E402
+import ptxas_report  # noqa: E402
 
 # (N, K): out x in. LLaMA-7B q/k/v/o, gate/up, down; Mistral/LLaMA-3 down.
 SHAPES = [(4096, 4096), (11008, 4096), (4096, 11008), (4096, 14336)]
@@ -114,29 +115,6 @@ def parse_kernels(ir):
     return kernels, launches
 
 
-def parse_ptxas(log):
-    stats, cur = {}, None
-    for line in log.splitlines():
-        m = re.search(r"Compiling entry function '(\w+)'", line)
-        if m:
-            cur = stats.setdefault(m.group(1), dict(regs=0, spill_st=0, spill_ld=0,
-                                                    stack=0, smem=0))
-            continue
-        if cur is None:
-            continue
-        m = re.search(r"(\d+) bytes stack frame, (\d+) bytes spill stores, "
-                      r"(\d+) bytes spill loads", line)
-        if m:
-            cur["stack"], cur["spill_st"], cur["spill_ld"] = map(int, m.groups())
-        m = re.search(r"Used (\d+) registers", line)
-        if m:
-            cur["regs"] = int(m.group(1))
-        m = re.search(r"(\d+) bytes smem", line)
-        if m:
-            cur["smem"] = int(m.group(1))
-    return stats
-
-
 def occupancy(chip, regs, smem, threads):
     c = CHIPS[chip]
     warps = (threads + 31) // 32
@@ -204,9 +182,10 @@ def main():
                     [sys.executable, extract_ptx.__file__, out, "-o", ptx]).returncode:
                 sys.exit(1)
             text = open(ptx).read()
-            log = run([a.ptxas, "-arch=%s" % chip, "-v", "-O3", ptx, "-o",
-                       os.path.join(tmp, "k.cubin")]).stderr
-            stats = parse_ptxas(log)
+            rc, stats, log = ptxas_report.assemble(a.ptxas, chip, ptx)
+            if rc != 0:
+                sys.stderr.write(log)
+                return 1
             for func, names in launches.items():
                 results[(chip, func)] = [(kn, kernels[kn], stats[kn]) for kn in names]
                 for kn in names:

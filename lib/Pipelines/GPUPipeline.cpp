@@ -104,6 +104,10 @@ void mlir::squant::buildGPUPipeline(OpPassManager &pm,
   ConvertGpuOpsToNVVMOpsOptions toNVVM;
   toNVVM.indexBitwidth = 64;
   pm.addNestedPass<gpu::GPUModuleOp>(createStripDebugInfoPass());
+  // math.fma -> llvm.intr.fma (fma.rn.f32) before convert-gpu-to-nvvm, which
+  // would call libdevice's __nv_fmaf (an unresolved extern unless libdevice
+  // is linked).
+  pm.addNestedPass<gpu::GPUModuleOp>(createConvertMathToLLVMPass());
   pm.addNestedPass<gpu::GPUModuleOp>(createConvertGpuOpsToNVVMOps(toNVVM));
   pm.addNestedPass<gpu::GPUModuleOp>(LLVM::createNVVMOptimizeForTargetPass());
   pm.addNestedPass<gpu::GPUModuleOp>(createCanonicalizerPass());

@@ -10,6 +10,7 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/PatternMatch.h"
 #include "mlir/IR/SymbolTable.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -257,6 +258,10 @@ gpu::GPUFuncOp mlir::squant::gpugen::getOrCreateKernel(ModuleOp module,
   auto func = gpu::GPUFuncOp::create(mb, loc, spec.name, fnType,
                                      workgroupTypes, TypeRange{});
   func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), UnitAttr::get(ctx));
+  // Shared buffers are read and written with 128-bit accesses.
+  for (unsigned i = 0; i < workgroupTypes.size(); ++i)
+    func.setWorkgroupAttributionAttr(
+        i, "llvm.align", IntegerAttr::get(IntegerType::get(ctx, 64), 16));
   func.setKnownBlockSizeAttr(DenseI32ArrayAttr::get(ctx, spec.block));
   if (spec.grid)
     func.setKnownGridSizeAttr(DenseI32ArrayAttr::get(ctx, *spec.grid));
@@ -379,18 +384,25 @@ Operation *mlir::squant::gpugen::findSqueezeLLMUnpack(Value codes,
   return nullptr;
 }
 
-void mlir::squant::gpugen::eraseUnpackIfDead(Operation *op) {
+void mlir::squant::gpugen::eraseUnpackIfDead(RewriterBase &rewriter,
+                                             Operation *op) {
   auto unpack = dyn_cast_or_null<UnpackOp>(op);
   if (!unpack)
     return;
   if (unpack->getNumResults()) {
     if (unpack->use_empty())
-      unpack->erase();
+      rewriter.eraseOp(unpack);
     return;
   }
   Value codes = unpack.getInit();
   for (Operation *user : codes.getUsers())
     if (user != op && !isa<memref::DeallocOp>(user))
       return;
-  unpack->erase();
+  rewriter.eraseOp(unpack);
+  // The codes buffer itself, if we can see its whole life.
+  if (auto alloc = codes.getDefiningOp<memref::AllocOp>()) {
+    for (Operation *user : llvm::make_early_inc_range(codes.getUsers()))
+      rewriter.eraseOp(user);
+    rewriter.eraseOp(alloc);
+  }
 }

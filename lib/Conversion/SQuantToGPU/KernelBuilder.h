@@ -26,6 +26,7 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/PatternMatch.h"
 #include "llvm/ADT/STLFunctionalExtras.h"
 
 #include <array>
@@ -193,7 +194,7 @@ Operation *findSqueezeLLMUnpack(Value codes, Operation *consumer);
 
 /// Erases a `squant.unpack` whose codes nobody reads any more (tensor form:
 /// no uses; memref form: only deallocations of its buffer remain).
-void eraseUnpackIfDead(Operation *unpack);
+void eraseUnpackIfDead(RewriterBase &rewriter, Operation *unpack);
 
 } // namespace mlir::squant::gpugen
 

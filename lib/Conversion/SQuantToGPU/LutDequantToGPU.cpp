@@ -222,7 +222,7 @@ struct LutDequantToGPU : OpRewritePattern<LutDequantOp> {
                                  /*restrict=*/true, /*writable=*/true));
     else
       rewriter.eraseOp(op);
-    eraseUnpackIfDead(unpack);
+    eraseUnpackIfDead(rewriter, unpack);
     return success();
   }
 };

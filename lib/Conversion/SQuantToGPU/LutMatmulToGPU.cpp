@@ -754,7 +754,7 @@ struct LutMatmulToGPU : OpRewritePattern<LutMatmulOp> {
     } else {
       rewriter.eraseOp(op);
     }
-    eraseUnpackIfDead(unpack);
+    eraseUnpackIfDead(rewriter, unpack);
     return success();
   }
 
