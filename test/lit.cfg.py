@@ -43,6 +43,10 @@ config.substitutions.append(("%squant_bench", os.path.join(config.squant_src_roo
 if config.squant_cuda_runtime and os.path.exists(config.squant_cuda_runtime):
     config.available_features.add("cuda-runtime")
     config.substitutions.append(("%squant_cuda_runtime", config.squant_cuda_runtime))
+    stub = "/usr/local/cuda/lib64/stubs/libcuda.so"
+    if os.path.exists(stub):
+        config.available_features.add("cuda-stub")
+        config.substitutions.append(("%cuda_stub", stub))
     import shutil
     import subprocess
     gpus = ""
@@ -53,8 +57,18 @@ if config.squant_cuda_runtime and os.path.exists(config.squant_cuda_runtime):
                                   timeout=30).stdout
         except (OSError, subprocess.SubprocessError):
             gpus = ""
+    chip = ""
     if "GPU" in gpus:
+        try:
+            cap = subprocess.run([smi, "--query-gpu=compute_cap", "--format=csv,noheader"],
+                                 capture_output=True, text=True, timeout=30).stdout
+            major, minor = cap.splitlines()[0].strip().split(".")
+            chip = "sm_%s%s" % (major, minor)
+        except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+            chip = ""
+    if chip:
         config.available_features.add("cuda-gpu")
+        config.substitutions.append(("%gpu_chip", chip))
     else:
         lit_config.note("no GPU found (nvidia-smi -L): GPU execution tests "
                         "(REQUIRES: cuda-gpu) are skipped")

@@ -88,8 +88,10 @@ def SQuantGPUHostBuffers : Pass<"squant-gpu-host-buffers", "ModuleOp"> {
     `gpu.memcpy`, so that every buffer a kernel touches is device memory
     (function arguments are device pointers by contract). Runs after
     bufferization and buffer deallocation, before `gpu-async-region`.
-    Host functions must not otherwise read or write these buffers; a
-    remaining host-side `memref.load`/`memref.store` on one is an error.
+    Host functions must not otherwise read or write these buffers: a
+    host-side `memref.load`/`memref.store` on one is an error, and so is a host
+    constant (`memref.get_global`) used for anything but a copy to device
+    memory.
   }];
   let dependentDialects = ["::mlir::gpu::GPUDialect"];
 }

@@ -3,8 +3,10 @@
 // W[n, k] = lut[..., codes[n, k]]: the one squant op whose result *is* the
 // dequantized matrix (for consumers that need W itself). One kernel:
 //  * codes from `squant.unpack squeezellm`: a thread reads one word group of
-//    `vec` channels with 128-bit loads, decodes it in registers, looks the
-//    codes up and writes each channel's run of W with 16-byte stores;
+//    two channels with a 64-bit load, decodes it in registers, looks the
+//    codes up and writes each channel's run of W with 16-byte stores (with
+//    four channels per thread the 3-bit kernel has 128 look-ups in flight
+//    and ptxas trades spills for occupancy on sm_80);
 //  * other codes: a thread per (channel, run of codes), lanes along K.
 // Tables are read through the read-only cache (each entry is used by one
 // thread per run; staging them in shared memory would not pay off).
@@ -165,7 +167,7 @@ struct LutDequantToGPU : OpRewritePattern<LutDequantOp> {
       WordGroup wg = getWordGroup(p.bits);
       p.wordsPerGroup = wg.words;
       p.codesPerGroup = wg.codes;
-      p.vec = p.n % 4 == 0 ? 4 : p.n % 2 == 0 ? 2 : 1;
+      p.vec = p.n % 2 == 0 ? 2 : 1;
     } else {
       p.codesPerGroup = p.k % 8 == 0 ? 8 : p.k % 4 == 0 ? 4 : p.k % 2 == 0 ? 2 : 1;
     }
@@ -206,7 +208,7 @@ struct LutDequantToGPU : OpRewritePattern<LutDequantOp> {
       grid = {ceilDiv(p.n * p.groupsK, kDequantWarps * kWarpSize), 1, 1};
     spec.grid = std::array<int32_t, 3>{int32_t(grid[0]), int32_t(grid[1]),
                                        int32_t(grid[2])};
-    spec.strategy = p.packed ? "thread per word group of channels, 128-bit "
+    spec.strategy = p.packed ? "thread per word group of 2 channels, 64-bit "
                                "loads, tables via the read-only cache"
                              : "thread per run of codes, lanes along K";
     gpu::GPUFuncOp kernel = getOrCreateKernel(

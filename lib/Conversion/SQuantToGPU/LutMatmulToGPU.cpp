@@ -259,6 +259,12 @@ MatmulPlan planMatmul(LutMatmulOp op, bool packed,
     p.smemTables = true;
     p.tableF32 = p.entries * kWarpSize;
   }
+  // Tables read from global memory keep more loads in flight per look-up:
+  // with 16 rows per thread the kernel would use all 255 registers.
+  if (!p.smemTables && p.mt > 8) {
+    p.mt = 8;
+    p.combineRows = 8;
+  }
   if (p.wk > 1)
     p.reduceF32 = p.wk * p.mt * p.channelsPerBlock();
 

@@ -34,10 +34,20 @@ bool check(CUresult result, const char *call) {
   if (result == CUDA_SUCCESS)
     return false;
   const char *name = nullptr, *text = nullptr;
-  cuGetErrorName(result, &name);
-  cuGetErrorString(result, &text);
-  fail(std::string(call) + " failed: " + (name ? name : "unknown error") +
-       (text ? std::string(" (") + text + ")" : std::string()));
+  if (cuGetErrorName(result, &name) != CUDA_SUCCESS)
+    name = nullptr;
+  if (cuGetErrorString(result, &text) != CUDA_SUCCESS)
+    text = nullptr;
+  std::string message = std::string(call) + " failed: CUDA error " +
+                        std::to_string(static_cast<int>(result));
+  if (name)
+    message += std::string(" ") + name;
+  if (text)
+    message += std::string(" (") + text + ")";
+  if (result == CUDA_ERROR_STUB_LIBRARY || result == CUDA_ERROR_NO_DEVICE ||
+      result == CUDA_ERROR_SYSTEM_DRIVER_MISMATCH)
+    message += "; no usable NVIDIA driver or GPU on this machine";
+  fail(message);
   return true;
 }
 

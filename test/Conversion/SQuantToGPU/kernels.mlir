@@ -47,15 +47,15 @@ func.func @pack_w4(%c: tensor<64x64xi4>) -> tensor<8x64xi32> {
 
 // -----
 
-// lut_dequant fused with the unpack: packed words in, W out with 16-byte
-// stores; the unpack disappears.
+// lut_dequant fused with the unpack: packed words of two channels in (one
+// 64-bit load), W out with 16-byte stores; the unpack disappears.
 // CHECK-LABEL: func.func @dequant_fused
 // CHECK-NOT: unpack
-// CHECK: gpu.launch_func @squant_kernels::@lut_dequant_b4_sq_t2x1_n64_k64_lf16_wf16_v4
+// CHECK: gpu.launch_func @squant_kernels::@lut_dequant_b4_sq_t2x1_n64_k64_lf16_wf16_v2
 // CHECK-SAME: args(%{{.*}} : memref<?xi32>, %{{.*}} : memref<?xf16>, %{{.*}} : memref<?xf16>)
-// CHECK: gpu.func @lut_dequant_b4_sq_t2x1_n64_k64_lf16_wf16_v4
-// CHECK: vector.load %arg0[%{{.*}}] {alignment = 16 : i64} : memref<?xi32>, vector<4xi32>
-// CHECK-COUNT-4: vector.store %{{.*}}, %arg2[%{{.*}}] {alignment = 16 : i64} : memref<?xf16>, vector<8xf16>
+// CHECK: gpu.func @lut_dequant_b4_sq_t2x1_n64_k64_lf16_wf16_v2
+// CHECK: vector.load %arg0[%{{.*}}] {alignment = 8 : i64} : memref<?xi32>, vector<2xi32>
+// CHECK-COUNT-2: vector.store %{{.*}}, %arg2[%{{.*}}] {alignment = 16 : i64} : memref<?xf16>, vector<8xf16>
 func.func @dequant_fused(%q: tensor<8x64xi32>, %lut: tensor<64x16xf16>) -> tensor<64x64xf16> {
   %e = tensor.empty() : tensor<64x64xi4>
   %c = squant.unpack squeezellm ins(%q : tensor<8x64xi32>) outs(%e : tensor<64x64xi4>) -> tensor<64x64xi4>

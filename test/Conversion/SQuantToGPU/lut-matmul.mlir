@@ -26,7 +26,7 @@
 // CHECK: bufferization.to_tensor %{{.*}} restrict writable : memref<1x4096xf16> to tensor<1x4096xf16>
 //
 // CHECK: gpu.module @squant_kernels
-// CHECK: gpu.func @[[MAIN]](%{{.*}}: memref<?xf16> {llvm.readonly}, %{{.*}}: memref<?xi32> {llvm.readonly}, %{{.*}}: memref<?xf16> {llvm.readonly}, %{{.*}}: memref<?xf32>) workgroup(%[[TBL:.*]] : memref<2048xf32, #gpu.address_space<workgroup>>) kernel attributes {known_block_size = array<i32: 256, 1, 1>, known_grid_size = array<i32: 32, 8, 1>, squant.strategy = "bucket=m1 channels/thread=4 rows/thread=1 warps(K)=8 splitK=8 unroll=4 tables=shared"}
+// CHECK: gpu.func @[[MAIN]](%{{.*}}: memref<?xf16> {llvm.readonly}, %{{.*}}: memref<?xi32> {llvm.readonly}, %{{.*}}: memref<?xf16> {llvm.readonly}, %{{.*}}: memref<?xf32>) workgroup(%[[TBL:.*]] : memref<2048xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}) kernel attributes {known_block_size = array<i32: 256, 1, 1>, known_grid_size = array<i32: 32, 8, 1>, squant.strategy = "bucket=m1 channels/thread=4 rows/thread=1 warps(K)=8 splitK=8 unroll=4 tables=shared"}
 // The block's 128 tables (f16 -> f32) go to shared memory, entry e of
 // channel slot j of lane l at [(j * 16 + e) * 32 + l]: lane l always reads
 // bank l.
@@ -84,7 +84,7 @@ func.func @matvec_w4(%x: tensor<1x4096xf16>, %q: tensor<512x4096xi32>, %lut: ten
 // thread, 4 warps along K.
 // CHECK-LABEL: func.func @gemm_w3
 // CHECK: gpu.launch_func @squant_kernels::@[[MAIN3:lut_matmul_b3_sq_channel_m16_n4096_k11008_xf16_lf16_ws_v4_mt16_wk4_s[0-9]+_u1]] blocks in
-// CHECK: gpu.func @[[MAIN3]]({{.*}}) workgroup(%[[TBL3:.*]] : memref<8192xf32, #gpu.address_space<workgroup>>) kernel attributes {known_block_size = array<i32: 128, 1, 1>{{.*}}squant.strategy = "bucket=m9+ channels/thread=4 rows/thread=16 warps(K)=4
+// CHECK: gpu.func @[[MAIN3]]({{.*}}) workgroup(%[[TBL3:.*]] : memref<8192xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}) kernel attributes {known_block_size = array<i32: 128, 1, 1>{{.*}}squant.strategy = "bucket=m9+ channels/thread=4 rows/thread=16 warps(K)=4
 // CHECK: scf.for
 // CHECK-COUNT-3: vector.load %arg1[%{{.*}}] {alignment = 16 : i64} : memref<?xi32>, vector<4xi32>
 // Code 10: bits 30..32 = (word0 >> 30) | (word1 << 2).
@@ -109,7 +109,7 @@ func.func @gemm_w3(%x: tensor<16x11008xf16>, %q: tensor<1032x4096xi32>, %lut: te
 // per bank, [e][lane]); N = 72 is not a multiple of the 128 channels of a
 // block, so loads are guarded and rows past N are not stored.
 // CHECK-LABEL: func.func @small_global
-// CHECK: gpu.func @{{.*}}({{.*}}) workgroup(%[[T:.*]] : memref<3072xf32, #gpu.address_space<workgroup>>) kernel attributes {{{.*}}squant.strategy = "bucket=m2-4 channels/thread=4 rows/thread=3
+// CHECK: gpu.func @{{.*}}({{.*}}) workgroup(%[[T:.*]] : memref<3072xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}) kernel attributes {{{.*}}squant.strategy = "bucket=m2-4 channels/thread=4 rows/thread=3
 // CHECK: scf.for %[[I:.*]] = %{{.*}} to %c512 step %c256
 // CHECK: %[[E:.*]] = arith.divui %[[I]], %c32 : index
 // CHECK: memref.load %arg2[%[[E]]] : memref<?xf32>
@@ -131,14 +131,14 @@ func.func @small_global(%x: tensor<3x128xf32>, %q: tensor<16x72xi32>, %lut: tens
 // and CSR outliers: M is a kernel argument, the grid grows with M, and the
 // combine kernel receives the CSR buffers of the assembled outliers.
 // CHECK-LABEL: func.func @dynamic_outliers
-// CHECK: %[[M15:.*]] = arith.addi %{{.*}}, %c15 : index
-// CHECK: %[[MT:.*]] = arith.divui %[[M15]], %c16 : index
-// CHECK: gpu.launch_func @squant_kernels::@[[K:lut_matmul_b4_sq_group4_mdyn_n64_k256_xf32_lf32_ws_v4_mt16_wk4_s[0-9]+_u1]] blocks in (%c1, %{{.*}}, %[[MT]]) threads in (%c128, %c1, %c1) args({{.*}}, %[[M:.*]] : index)
+// CHECK: %[[M7:.*]] = arith.addi %{{.*}}, %c7 : index
+// CHECK: %[[MT:.*]] = arith.divui %[[M7]], %c8 : index
+// CHECK: gpu.launch_func @squant_kernels::@[[K:lut_matmul_b4_sq_group4_mdyn_n64_k256_xf32_lf32_ws_v4_mt8_wk4_s[0-9]+_u1]] blocks in (%c1, %{{.*}}, %[[MT]]) threads in (%c128, %c1, %c1) args({{.*}}, %[[M:.*]] : index)
 // CHECK: %[[ROWS:.*]] = bufferization.to_buffer %arg3 read_only : tensor<65xi32>
 // CHECK: %[[COLS:.*]] = bufferization.to_buffer %arg4 read_only : tensor<?xi32>
 // CHECK: %[[VALS:.*]] = bufferization.to_buffer %arg5 read_only : tensor<?xf32>
 // CHECK: gpu.launch_func @squant_kernels::@[[C:lut_matmul_combine_mdyn_n64_k256_s[0-9]+_xf32_csri32i32f32_yf32_r8]] blocks in (%c8, %{{.*}}, %c1) threads in (%c256, %c1, %c1) args(%{{.*}} : memref<?xf32>, %{{.*}} : memref<?xf32>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?xf32>, %{{.*}} : memref<?xf32>, %[[M]] : index)
-// CHECK: gpu.func @[[K]](%{{.*}}: memref<?xf32> {llvm.readonly}, %{{.*}}: memref<?xi32> {llvm.readonly}, %{{.*}}: memref<?xf32> {llvm.readonly}, %{{.*}}: memref<?xf32>, %{{.*}}: index) workgroup(%{{.*}} : memref<8192xf32, #gpu.address_space<workgroup>>) kernel attributes {known_block_size = array<i32: 128, 1, 1>, squant.strategy = "bucket=m9+ {{.*}} tables=global"}
+// CHECK: gpu.func @[[K]](%{{.*}}: memref<?xf32> {llvm.readonly}, %{{.*}}: memref<?xi32> {llvm.readonly}, %{{.*}}: memref<?xf32> {llvm.readonly}, %{{.*}}: memref<?xf32>, %{{.*}}: index) workgroup(%{{.*}} : memref<4096xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}) kernel attributes {known_block_size = array<i32: 128, 1, 1>, squant.strategy = "bucket=m9+ channels/thread=4 rows/thread=8 {{.*}} tables=global"}
 // CHECK-NOT: gpu.barrier
 // CHECK: scf.for
 // CHECK: memref.load %arg2[%{{.*}}] : memref<?xf32>
