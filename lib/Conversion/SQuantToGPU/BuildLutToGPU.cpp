@@ -28,6 +28,8 @@ std::string buildLutBlocker(BuildLutOp op) {
   auto outType = cast<ShapedType>(op.getInit().getType());
   if (!outType.hasStaticShape())
     return "the GPU kernels need a static table shape";
+  if (outType.getNumElements() == 0)
+    return "the GPU kernels need a non-empty table";
   SmallVector<Value> operands = {op.getScale(), op.getInit()};
   if (op.getZero())
     operands.push_back(op.getZero());

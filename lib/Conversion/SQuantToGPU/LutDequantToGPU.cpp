@@ -36,6 +36,8 @@ std::string dequantBlocker(LutDequantOp op) {
   auto codesType = cast<ShapedType>(op.getCodes().getType());
   if (codesType.isDynamicDim(0) || codesType.isDynamicDim(1))
     return "the GPU kernels need static N and K (codes shape)";
+  if (codesType.getDimSize(0) == 0 || codesType.getDimSize(1) == 0)
+    return "the GPU kernels need N > 0 and K > 0";
   auto lutType = cast<ShapedType>(op.getLut().getType());
   if (lutType.getRank() == 3 && lutType.isDynamicDim(1))
     return "the GPU kernels need a static number of table groups";

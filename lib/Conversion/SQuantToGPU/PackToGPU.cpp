@@ -32,6 +32,8 @@ std::string packBlocker(PackOp op) {
   auto codesType = cast<ShapedType>(op.getCodes().getType());
   if (codesType.isDynamicDim(0) || codesType.isDynamicDim(1))
     return "the GPU kernels need static N and K (codes shape)";
+  if (codesType.getDimSize(0) == 0 || codesType.getDimSize(1) == 0)
+    return "the GPU kernels need N > 0 and K > 0";
   for (Value v : {op.getCodes(), op.getInit()})
     if (auto mt = dyn_cast<MemRefType>(v.getType()))
       if (!mt.getLayout().isIdentity() || mt.getMemorySpace())
