@@ -17,10 +17,10 @@ include "mlir/Pass/PassBase.td"
 def ConvertSQuantToGPU : Pass<"convert-squant-to-gpu", "ModuleOp"> {
   let summary = "Lower squant ops to fused GPU kernels (gpu.func + gpu.launch_func)";
   let description = [{
-    Every `squant.lut_matmul`, `squant.lut_dequant` and `squant.unpack`
-    becomes one fused kernel in `gpu.module @squant_kernels` and a
-    `gpu.launch_func` at the op's position; a split-K or outlier matmul adds
-    a second, deterministic combine kernel. Weights are never materialized:
+    Every squant op (`lut_matmul`, `lut_dequant`, `unpack`, `pack`,
+    `build_lut`) becomes one fused kernel in `gpu.module @squant_kernels`
+    and a `gpu.launch_func` at the op's position; a split-K or outlier
+    matmul adds a second, deterministic combine kernel. Weights are never materialized:
     when the codes come from `squant.unpack squeezellm`, the kernels read the
     packed words themselves (128-bit loads of four adjacent output channels,
     3-bit groups of 32 codes in 3 words decoded natively), look the codes up
@@ -36,8 +36,8 @@ def ConvertSQuantToGPU : Pass<"convert-squant-to-gpu", "ModuleOp"> {
     `bufferization.to_tensor`; CSR outliers through their level buffers) and
     on the memref form. See docs/gpu-kernels.md.
 
-    Ops that cannot be lowered (dynamic N or K, non-identity layouts,
-    `squant.pack`, `squant.build_lut`) get an error at their location.
+    Ops that cannot be lowered (dynamic N or K, empty shapes, non-identity
+    layouts) get an error at their location.
   }];
   let options = [
     Option<"numSMs", "num-sms", "int64_t", /*default=*/"132",
@@ -83,15 +83,20 @@ def SQuantGPUCheckTarget : Pass<"squant-gpu-check-target", "ModuleOp"> {
 def SQuantGPUHostBuffers : Pass<"squant-gpu-host-buffers", "ModuleOp"> {
   let summary = "Place the host functions' buffers in device memory";
   let description = [{
-    In host functions that launch GPU kernels, rewrites `memref.alloc` to
-    `gpu.alloc`, `memref.dealloc` to `gpu.dealloc` and `memref.copy` to
-    `gpu.memcpy`, so that every buffer a kernel touches is device memory
-    (function arguments are device pointers by contract). Runs after
-    bufferization and buffer deallocation, before `gpu-async-region`.
-    Host functions must not otherwise read or write these buffers: a
-    host-side `memref.load`/`memref.store` on one is an error, and so is a host
-    constant (`memref.get_global`) used for anything but a copy to device
-    memory.
+    After bufferization, host functions allocate kernel outputs and
+    workspaces with `memref.alloc` (host memory). This pass rewrites every
+    allocation that reaches device code to `gpu.alloc`, its
+    `memref.dealloc`s to `gpu.dealloc` and the `memref.copy`s touching it to
+    `gpu.memcpy`. A buffer reaches device code when it flows (through views
+    and casts) into a kernel launch, a `gpu.memcpy`, a copy with device
+    memory on the other side, a result of a public function, or a call
+    argument the callee treats as device memory; the buffers of public
+    functions are device pointers by contract. Other allocations (e.g. the
+    pointer arrays of the deallocation helpers) stay on the host. Runs
+    after bufferization and buffer deallocation, before
+    `gpu-async-region`. A host `memref.load`/`memref.store` of device
+    memory is an error, and so is a host constant (`memref.get_global`)
+    that reaches device code other than by a copy.
   }];
   let dependentDialects = ["::mlir::gpu::GPUDialect"];
 }
