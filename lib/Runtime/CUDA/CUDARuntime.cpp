@@ -142,9 +142,9 @@ void mgpuModuleUnload(void *module) {
 
 void *mgpuModuleGetFunction(void *module, const char *name) {
   CUfunction function = nullptr;
-  if (check(cuModuleGetFunction(&function, static_cast<CUmodule>(module), name),
-            "cuModuleGetFunction"))
-    fail(std::string("kernel '") + name + "' not found in the GPU module");
+  std::string call = std::string("cuModuleGetFunction(\"") + name + "\")";
+  check(cuModuleGetFunction(&function, static_cast<CUmodule>(module), name),
+        call.c_str());
   return function;
 }
 
