@@ -91,4 +91,5 @@ void mlir::squant::registerSQuantPipelines() {
       "Lower func + squant ops on tensors to the LLVM dialect for CPU "
       "execution (mlir-runner, squant-run)",
       buildCPUPipeline);
+  registerGPUPipeline();
 }
