@@ -16,6 +16,7 @@
 #include "squant/Pipelines/Pipelines.h"
 #include "squant/Runtime/MemRefCall.h"
 #include "squant/Runtime/SafeTensors.h"
+#include "squant/Support/ParserGuard.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
@@ -172,6 +173,8 @@ void printTensor(llvm::raw_ostream &os, StringRef name, Type elt,
 }
 
 int run(MLIRContext &context, llvm::SourceMgr &sourceMgr) {
+  if (reportKnownParserCrash(sourceMgr))
+    return 1;
   OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
   if (!module)
     return 1;
