@@ -20,27 +20,45 @@ size_t skipSpace(StringRef text, size_t pos) {
 }
 } // namespace
 
+/// Whether `array` at `pos` starts `array < index` (a dense array of index).
+static bool isIndexDenseArray(StringRef text, size_t pos) {
+  if (!text.substr(pos).starts_with("array") ||
+      (pos > 0 && isIdentChar(text[pos - 1])))
+    return false;
+  size_t p = skipSpace(text, pos + 5);
+  if (p >= text.size() || text[p] != '<')
+    return false;
+  p = skipSpace(text, p + 1);
+  if (!text.substr(p).starts_with("index"))
+    return false;
+  size_t end = p + 5;
+  return end >= text.size() || !isIdentChar(text[end]);
+}
+
 std::optional<KnownParserCrash>
 mlir::squant::findKnownParserCrash(StringRef text) {
-  // `array<index ...>`: Parser::parseDenseArrayAttr asks an index type for
-  // its bit width and crashes (llvm/llvm-project#179045, fixed by #179075
-  // after the 22 release).
-  for (size_t pos = text.find("array"); pos != StringRef::npos;
-       pos = text.find("array", pos + 1)) {
-    if (pos > 0 && isIdentChar(text[pos - 1]))
+  // Scan the text outside comments and string literals.
+  for (size_t pos = 0; pos < text.size(); ++pos) {
+    char c = text[pos];
+    if (c == '/' && pos + 1 < text.size() && text[pos + 1] == '/') {
+      pos = text.find('\n', pos);
+      if (pos == StringRef::npos)
+        break;
       continue;
-    size_t p = skipSpace(text, pos + 5);
-    if (p >= text.size() || text[p] != '<')
+    }
+    if (c == '"') {
+      for (++pos; pos < text.size() && text[pos] != '"'; ++pos)
+        if (text[pos] == '\\')
+          ++pos;
       continue;
-    p = skipSpace(text, p + 1);
-    if (!text.substr(p).starts_with("index"))
-      continue;
-    size_t end = p + 5;
-    if (end < text.size() && isIdentChar(text[end]))
-      continue;
-    return KnownParserCrash{
-        pos, "dense arrays of 'index' are not supported (the MLIR 22 parser "
-             "crashes on them: llvm/llvm-project#179045); use i64"};
+    }
+    // `array<index ...>`: Parser::parseDenseArrayAttr asks an index type for
+    // its bit width and crashes (llvm/llvm-project#179045, fixed by #179075
+    // after the 22 release).
+    if (c == 'a' && isIndexDenseArray(text, pos))
+      return KnownParserCrash{
+          pos, "dense arrays of 'index' are not supported (the MLIR 22 "
+               "parser crashes on them: llvm/llvm-project#179045); use i64"};
   }
   return std::nullopt;
 }
