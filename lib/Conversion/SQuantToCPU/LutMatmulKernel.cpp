@@ -457,7 +457,10 @@ void LutMatmulEmitter::vectorBlock(ImplicitLocOpBuilder &b, Value n,
     Value sum = accs[i * unroll];
     for (unsigned u = 1; u < unroll; ++u)
       sum = arith::AddFOp::create(b, sum, accs[i * unroll + u]);
-    Value s = vector::ReductionOp::create(b, vector::CombiningKind::ADD, sum);
+    // A tree reduction (reassoc): an ordered one is a 16-deep dependent
+    // chain per row, which costs as much as a quarter of the row at M = 1.
+    Value s = vector::ReductionOp::create(b, vector::CombiningKind::ADD, sum,
+                                          arith::FastMathFlags::reassoc);
     finish(b, n, mIdx[i], s);
   }
 }
