@@ -104,10 +104,13 @@ private:
 
   // Vector pieces.
   unsigned laneOf(unsigned t) const;
+  bool usesBlocks() const;
   unsigned shiftOfLane(unsigned lane) const;
   void fillPermutedX(ImplicitLocOpBuilder &b);
   SmallVector<Value> loadTable(ImplicitLocOpBuilder &b, Value n, Value tg);
   Value codesChunk(ImplicitLocOpBuilder &b, Value rowPtr, Value chunk);
+  Value loadBlockBytes(ImplicitLocOpBuilder &b, Value rowPtr, Value block,
+                       int64_t offset);
   Value lookup(ImplicitLocOpBuilder &b, ArrayRef<Value> table, Value idx);
   void vectorRow(ImplicitLocOpBuilder &b, Value n);
   void vectorBlock(ImplicitLocOpBuilder &b, Value n, Value rowPtr,
@@ -120,6 +123,7 @@ private:
   Type f32;
   Value x, w, lut, pos, crd, val, y;
   Value M, N, K, KV; // KV: codes covered by whole vector chunks
+  Value KB;          // codes covered by whole 128-code blocks (block path)
   Value xp;          // permuted f32 copy of x [M, KV]
   Value wBase;       // address of w as i64
   unsigned gs = 0;   // codes per chunk; 0 without the vector path
@@ -251,6 +255,22 @@ void LutMatmulEmitter::scalarRow(ImplicitLocOpBuilder &b, Value n) {
 //                  <- code t at bit 2t.
 //   avx2:          the 32 bits at byte B*c broadcast to 8 dword lanes; lane t
 //                  <- code t at bit B*t.
+// AVX-512, B = 4, whole 128-code blocks (64 bytes) of a row: four unaligned
+// 64-byte loads at byte offsets o = 0..3 of the block put the low nibble of
+// byte 4j + o, code 8j + 2o, in the low bits of lane j, and the same load
+// shifted right by 4 puts code 8j + 2o + 1 there: 8 look-ups per block for 4
+// shifts (instead of 8), since port 5 (vpermps) and port 0 (shifts, FMAs)
+// are the bottleneck. Code t = 8j + s of a block meets xp[16 s + j].
+bool LutMatmulEmitter::usesBlocks() const {
+  if (!gs || spec.target != CPUTarget::AVX512 || spec.bits != 4)
+    return false;
+  if (spec.lut.getRank() == 3) {
+    int64_t k = spec.x.getDimSize(1), groups = spec.lut.getDimSize(1);
+    return (k / groups) % 128 == 0;
+  }
+  return true;
+}
+
 unsigned LutMatmulEmitter::laneOf(unsigned t) const {
   if (spec.target == CPUTarget::AVX512 && spec.bits >= 3)
     return t < 8 ? 2 * t : 2 * (t - 8) + 1;
@@ -269,8 +289,29 @@ unsigned LutMatmulEmitter::shiftOfLane(unsigned lane) const {
 void LutMatmulEmitter::fillPermutedX(ImplicitLocOpBuilder &b) {
   Value c0 = cIdx(b, 0), c1 = cIdx(b, 1);
   Value chunks = arith::DivUIOp::create(b, KV, cIdx(b, gs));
+  Value firstChunk = c0;
+  if (usesBlocks()) {
+    firstChunk = arith::DivUIOp::create(b, KB, cIdx(b, gs));
+    Value blocks = arith::DivUIOp::create(b, KB, cIdx(b, 128));
+    emitFor(b, c0, M, c1, {}, [&](ImplicitLocOpBuilder &ib, Value m,
+                                  ValueRange) {
+      emitFor(ib, c0, blocks, c1, {},
+              [&](ImplicitLocOpBuilder &jb, Value blk, ValueRange) {
+                Value base = arith::MulIOp::create(jb, blk, cIdx(jb, 128));
+                for (unsigned t = 0; t < 128; ++t) {
+                  Value k = arith::AddIOp::create(jb, base, cIdx(jb, t));
+                  Value kp = arith::AddIOp::create(
+                      jb, base, cIdx(jb, 16 * (t % 8) + t / 8));
+                  memref::StoreOp::create(jb, xAt(jb, m, k), xp,
+                                          ValueRange{m, kp});
+                }
+                return SmallVector<Value>();
+              });
+      return SmallVector<Value>();
+    });
+  }
   emitFor(b, c0, M, c1, {}, [&](ImplicitLocOpBuilder &ib, Value m, ValueRange) {
-    emitFor(ib, c0, chunks, c1, {},
+    emitFor(ib, firstChunk, chunks, c1, {},
             [&](ImplicitLocOpBuilder &jb, Value c, ValueRange) {
               Value base = arith::MulIOp::create(jb, c, cIdx(jb, gs));
               for (unsigned t = 0; t < gs; ++t) {
@@ -355,6 +396,22 @@ Value LutMatmulEmitter::codesChunk(ImplicitLocOpBuilder &b, Value rowPtr,
   return arith::ShRUIOp::create(b, lanes, shiftVec);
 }
 
+Value LutMatmulEmitter::loadBlockBytes(ImplicitLocOpBuilder &b, Value rowPtr,
+                                       Value block, int64_t offset) {
+  Type i64 = b.getI64Type();
+  Value off = arith::MulIOp::create(
+      b, arith::IndexCastOp::create(b, i64, block),
+      arith::ConstantIntOp::create(b, i64, 64));
+  Value addr = arith::AddIOp::create(b, rowPtr, off);
+  if (offset)
+    addr = arith::AddIOp::create(b, addr,
+                                 arith::ConstantIntOp::create(b, i64, offset));
+  Value ptr = LLVM::IntToPtrOp::create(
+      b, LLVM::LLVMPointerType::get(b.getContext()), addr);
+  return LLVM::LoadOp::create(b, VectorType::get({16}, b.getI32Type()), ptr,
+                              /*alignment=*/1);
+}
+
 Value LutMatmulEmitter::lookup(ImplicitLocOpBuilder &b, ArrayRef<Value> table,
                                Value idx) {
   auto vt = VectorType::get({int64_t(gs)}, f32);
@@ -396,59 +453,98 @@ void LutMatmulEmitter::vectorBlock(ImplicitLocOpBuilder &b, Value n,
   SmallVector<Value> inits(mb * unroll, zeroVec);
   Value c0 = cIdx(b, 0), c1 = cIdx(b, 1);
 
-  // Table groups: one for global and per-channel tables.
-  Value numTG, chunksPerTG;
+  // Table groups: one for global and per-channel tables. Group tg covers
+  // codes [tg * codesPerTG, ...): whole 128-code blocks first (block path),
+  // then whole GS-code chunks.
+  Value numTG, codesPerTG;
   if (spec.lut.getRank() == 3) {
     numTG = dimOf(b, lut, 1);
-    chunksPerTG = arith::DivUIOp::create(
-        b, arith::DivUIOp::create(b, K, numTG), cIdx(b, gs));
+    codesPerTG = arith::DivUIOp::create(b, K, numTG);
   } else {
     numTG = c1;
-    chunksPerTG = arith::DivUIOp::create(b, KV, cIdx(b, gs));
+    codesPerTG = KV;
   }
   SmallVector<Value> mIdx;
   for (unsigned i = 0; i < mb; ++i)
     mIdx.push_back(arith::AddIOp::create(b, mStart, cIdx(b, i)));
 
-  // One step: look up `chunk` once, FMA it into the accumulators of every
-  // row of the block (slot u of the unrolled accumulators).
-  auto step = [&](ImplicitLocOpBuilder &ib, ArrayRef<Value> table, Value chunk,
-                  unsigned u, SmallVector<Value> &accs) {
-    Value wv = lookup(ib, table, codesChunk(ib, rowPtr, chunk));
-    Value k = arith::MulIOp::create(ib, chunk, cIdx(ib, gs));
+  auto fmaInto = [&](ImplicitLocOpBuilder &ib, Value wv, Value k, unsigned u,
+                     SmallVector<Value> &accs) {
     for (unsigned i = 0; i < mb; ++i) {
       Value xv = vector::LoadOp::create(ib, vt, xp, ValueRange{mIdx[i], k});
       accs[i * unroll + u] =
           vector::FMAOp::create(ib, wv, xv, accs[i * unroll + u]);
     }
   };
+  // One chunk: look it up once, FMA it into the accumulators of every row of
+  // the block (slot u of the unrolled accumulators).
+  auto step = [&](ImplicitLocOpBuilder &ib, ArrayRef<Value> table, Value chunk,
+                  unsigned u, SmallVector<Value> &accs) {
+    Value wv = lookup(ib, table, codesChunk(ib, rowPtr, chunk));
+    fmaInto(ib, wv, arith::MulIOp::create(ib, chunk, cIdx(ib, gs)), u, accs);
+  };
+  // One 128-code block (AVX-512, 4-bit): 4 loads, 4 shifts, 8 look-ups.
+  auto blockStep = [&](ImplicitLocOpBuilder &ib, ArrayRef<Value> table,
+                       Value blk, SmallVector<Value> &accs) {
+    auto it = VectorType::get({16}, ib.getI32Type());
+    Value four = arith::ConstantOp::create(
+        ib, it, DenseElementsAttr::get(it, ib.getI32IntegerAttr(4).getValue()));
+    Value kBase = arith::MulIOp::create(ib, blk, cIdx(ib, 128));
+    for (int64_t o = 0; o < 4; ++o) {
+      Value v = loadBlockBytes(ib, rowPtr, blk, o);
+      for (int64_t h = 0; h < 2; ++h) {
+        Value idx = h ? Value(arith::ShRUIOp::create(ib, v, four)) : v;
+        Value wv = lookup(ib, table, idx);
+        Value k = arith::AddIOp::create(ib, kBase, cIdx(ib, 16 * (2 * o + h)));
+        fmaInto(ib, wv, k, (2 * o + h) % unroll, accs);
+      }
+    }
+  };
 
+  bool blocks = usesBlocks();
   SmallVector<Value> accs = emitFor(
       b, c0, numTG, c1, inits,
       [&](ImplicitLocOpBuilder &ib, Value tg, ValueRange args) {
         SmallVector<Value> table = loadTable(ib, n, tg);
-        Value base = arith::MulIOp::create(ib, tg, chunksPerTG);
-        Value main = arith::MulIOp::create(
-            ib, arith::DivUIOp::create(ib, chunksPerTG, cIdx(ib, unroll)),
-            cIdx(ib, unroll));
+        Value codeBase = arith::MulIOp::create(ib, tg, codesPerTG);
+        SmallVector<Value> acc0(args.begin(), args.end());
+        Value chunkBegin = arith::DivUIOp::create(ib, codeBase, cIdx(ib, gs));
+        if (blocks) {
+          Value blkBegin = arith::DivUIOp::create(ib, codeBase, cIdx(ib, 128));
+          Value nBlk = arith::DivUIOp::create(ib, codesPerTG, cIdx(ib, 128));
+          Value blkEnd = arith::AddIOp::create(ib, blkBegin, nBlk);
+          acc0 = emitFor(ib, blkBegin, blkEnd, c1, acc0,
+                         [&](ImplicitLocOpBuilder &jb, Value blk, ValueRange a) {
+                           SmallVector<Value> accs(a.begin(), a.end());
+                           blockStep(jb, table, blk, accs);
+                           return accs;
+                         });
+          chunkBegin = arith::MulIOp::create(
+              ib, blkEnd, cIdx(ib, 128 / gs));
+        }
+        Value chunkEnd = arith::DivUIOp::create(
+            ib, arith::AddIOp::create(ib, codeBase, codesPerTG), cIdx(ib, gs));
+        Value count = arith::SubIOp::create(ib, chunkEnd, chunkBegin);
+        Value mainEnd = arith::AddIOp::create(
+            ib, chunkBegin,
+            arith::MulIOp::create(
+                ib, arith::DivUIOp::create(ib, count, cIdx(ib, unroll)),
+                cIdx(ib, unroll)));
         SmallVector<Value> acc1 = emitFor(
-            ib, c0, main, cIdx(ib, unroll), args,
+            ib, chunkBegin, mainEnd, cIdx(ib, unroll), acc0,
             [&](ImplicitLocOpBuilder &jb, Value c, ValueRange a) {
               SmallVector<Value> accs(a.begin(), a.end());
-              for (unsigned u = 0; u < unroll; ++u) {
-                Value chunk = arith::AddIOp::create(
-                    jb, base, arith::AddIOp::create(jb, c, cIdx(jb, u)));
-                step(jb, table, chunk, u, accs);
-              }
+              for (unsigned u = 0; u < unroll; ++u)
+                step(jb, table, arith::AddIOp::create(jb, c, cIdx(jb, u)), u,
+                     accs);
               return accs;
             });
         if (unroll == 1)
           return acc1;
-        return emitFor(ib, main, chunksPerTG, c1, acc1,
+        return emitFor(ib, mainEnd, chunkEnd, c1, acc1,
                        [&](ImplicitLocOpBuilder &jb, Value c, ValueRange a) {
                          SmallVector<Value> accs(a.begin(), a.end());
-                         step(jb, table, arith::AddIOp::create(jb, base, c), 0,
-                              accs);
+                         step(jb, table, c, 0, accs);
                          return accs;
                        });
       });
@@ -504,6 +600,8 @@ void LutMatmulEmitter::emit() {
   if (gs) {
     KV = arith::MulIOp::create(
         b, arith::DivUIOp::create(b, K, cIdx(b, gs)), cIdx(b, gs));
+    KB = arith::MulIOp::create(
+        b, arith::DivUIOp::create(b, K, cIdx(b, 128)), cIdx(b, 128));
     xp = memref::AllocOp::create(
         b, MemRefType::get({ShapedType::kDynamic, ShapedType::kDynamic}, f32),
         ValueRange{M, KV}, b.getI64IntegerAttr(64));
@@ -513,11 +611,16 @@ void LutMatmulEmitter::emit() {
   }
   // Rows whose chunk loads would reach outside the buffer take the scalar
   // path: AVX-512 3-bit chunks read one byte before and after their codes,
-  // AVX2 2- and 3-bit chunks read up to 2 bytes after theirs.
+  // AVX2 2- and 3-bit chunks read up to 2 bytes after theirs. (Inside the
+  // buffer, reading a neighbouring row's bytes is harmless: bits above a
+  // code are ignored.)
   int64_t firstSafe = 0, lastUnsafe = 0;
   if (gs && spec.target == CPUTarget::AVX512 && spec.bits == 3)
     firstSafe = lastUnsafe = 1;
   if (gs && spec.target == CPUTarget::AVX2 && spec.bits < 4)
+    lastUnsafe = 1;
+  // The 128-code blocks read up to 3 bytes past their last code.
+  if (usesBlocks())
     lastUnsafe = 1;
 
   emitRowBlocks(b, N, spec.threads,
