@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "DequantKernels.h"
 #include "LutMatmulKernel.h"
 
 #include "squant/Conversion/Passes.h"
@@ -124,6 +125,69 @@ LogicalResult lowerLutMatmul(LutMatmulOp op, ModuleOp module,
   return success();
 }
 
+/// Replaces a DPS op on tensors by `call @kernel(inputs..., out)` on a fresh
+/// buffer that becomes the result.
+void replaceByKernelCall(ImplicitLocOpBuilder &b, Operation *op,
+                         func::FuncOp kernel, SmallVector<Value> args,
+                         Value init) {
+  Value out = memref::AllocOp::create(b, memrefFor(init.getType()),
+                                      dynamicSizes(b, init),
+                                      b.getI64IntegerAttr(64));
+  args.push_back(out);
+  func::CallOp::create(b, kernel, args);
+  Value result = bufferization::ToTensorOp::create(
+      b, init.getType(), out, /*restrict=*/true, /*writable=*/true);
+  op->getResult(0).replaceAllUsesWith(result);
+  op->erase();
+}
+
+MemRefType memrefTypeOf(Value v) { return cast<MemRefType>(v.getType()); }
+
+CodeLayout layoutOf(PackLayout layout) {
+  return layout == PackLayout::SqueezeLLM ? CodeLayout::SqueezeLLMWords
+                                          : CodeLayout::RowMajorWords;
+}
+
+void lowerLutDequant(LutDequantOp op, ModuleOp module, unsigned threads) {
+  OpBuilder ob(op);
+  ImplicitLocOpBuilder b(op.getLoc(), ob);
+  Value codes = op.getCodes();
+  LutDequantSpec spec;
+  spec.threads = threads;
+  spec.bits = getCodeBitWidth(
+      cast<RankedTensorType>(codes.getType()).getElementType());
+  // Read the words of an unpack directly, in their own layout.
+  auto unpack = codes.getDefiningOp<UnpackOp>();
+  Value source = codes;
+  if (unpack && unpack.hasPureTensorSemantics()) {
+    source = unpack.getPacked();
+    spec.layout = layoutOf(unpack.getLayout());
+  }
+  SmallVector<Value> args = {toBuffer(b, source), toBuffer(b, op.getLut())};
+  spec.codes = memrefTypeOf(args[0]);
+  spec.lut = memrefTypeOf(args[1]);
+  spec.out = memrefFor(op.getInit().getType());
+  func::FuncOp kernel = getOrCreateLutDequantKernel(module, spec);
+  replaceByKernelCall(b, op, kernel, args, op.getInit());
+  if (unpack && unpack->use_empty())
+    unpack.erase();
+}
+
+void lowerUnpack(UnpackOp op, ModuleOp module, unsigned threads) {
+  OpBuilder ob(op);
+  ImplicitLocOpBuilder b(op.getLoc(), ob);
+  UnpackSpec spec;
+  spec.threads = threads;
+  spec.bits = getCodeBitWidth(
+      cast<RankedTensorType>(op.getInit().getType()).getElementType());
+  spec.layout = layoutOf(op.getLayout());
+  SmallVector<Value> args = {toBuffer(b, op.getPacked())};
+  spec.words = memrefTypeOf(args[0]);
+  spec.out = memrefFor(op.getInit().getType());
+  func::FuncOp kernel = getOrCreateUnpackKernel(module, spec);
+  replaceByKernelCall(b, op, kernel, args, op.getInit());
+}
+
 struct ConvertSQuantToCPUPass
     : squant::impl::ConvertSQuantToCPUBase<ConvertSQuantToCPUPass> {
   using Base::Base;
@@ -140,6 +204,26 @@ struct ConvertSQuantToCPUPass
     for (LutMatmulOp op : matmuls)
       if (failed(lowerLutMatmul(op, module, resolved, threads)))
         return signalPassFailure();
+    // Then lut_dequant (fused with the unpack of its codes), then the
+    // unpacks still used (e.g. codes returned to the caller).
+    SmallVector<LutDequantOp> dequants;
+    module.walk([&](LutDequantOp op) {
+      if (op.hasPureTensorSemantics())
+        dequants.push_back(op);
+    });
+    for (LutDequantOp op : dequants)
+      lowerLutDequant(op, module, threads);
+    SmallVector<UnpackOp> unpacks;
+    module.walk([&](UnpackOp op) {
+      if (op.hasPureTensorSemantics())
+        unpacks.push_back(op);
+    });
+    for (UnpackOp op : unpacks) {
+      if (op->use_empty())
+        op.erase();
+      else
+        lowerUnpack(op, module, threads);
+    }
   }
 };
 

@@ -174,3 +174,55 @@ Value mlir::squant::cpu::callIntrinsic(ImplicitLocOpBuilder &b, ModuleOp module,
   }
   return func::CallOp::create(b, fn, args).getResult(0);
 }
+
+Value mlir::squant::cpu::emitCodeAt(ImplicitLocOpBuilder &b, Value codes,
+                                    CodeLayout layout, unsigned bits, Value n,
+                                    Value k) {
+  if (layout == CodeLayout::Codes) {
+    Value c = memref::LoadOp::create(b, codes, ValueRange{n, k});
+    return arith::IndexCastUIOp::create(b, b.getIndexType(), c);
+  }
+  Type i64 = b.getI64Type();
+  Value bitPos = arith::MulIOp::create(b, k, cIdx(b, bits));
+  Value word = arith::DivUIOp::create(b, bitPos, cIdx(b, 32));
+  Value shift = arith::RemUIOp::create(b, bitPos, cIdx(b, 32));
+  auto loadWord = [&](Value wi) -> Value {
+    Value v = layout == CodeLayout::RowMajorWords
+                  ? memref::LoadOp::create(b, codes, ValueRange{n, wi})
+                  : memref::LoadOp::create(b, codes, ValueRange{wi, n});
+    return arith::ExtUIOp::create(b, i64, v);
+  };
+  Value stream = loadWord(word);
+  if (32 % bits != 0) {
+    // The code may straddle into the next word.
+    Value end = arith::AddIOp::create(b, shift, cIdx(b, bits));
+    Value straddles =
+        arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, end, cIdx(b, 32));
+    Value next = arith::AddIOp::create(b, word, cIdx(b, 1));
+    Value hiWord = arith::SelectOp::create(b, straddles, next, word);
+    Value hi = arith::ShLIOp::create(b, loadWord(hiWord),
+                                     arith::ConstantIntOp::create(b, i64, 32));
+    stream = arith::OrIOp::create(b, stream, hi);
+  }
+  Value sh = arith::IndexCastUIOp::create(b, i64, shift);
+  Value code = arith::ShRUIOp::create(b, stream, sh);
+  code = arith::AndIOp::create(
+      b, code, arith::ConstantIntOp::create(b, i64, (int64_t(1) << bits) - 1));
+  return arith::IndexCastUIOp::create(b, b.getIndexType(), code);
+}
+
+Value mlir::squant::cpu::emitTableAt(ImplicitLocOpBuilder &b, Value lut,
+                                     Value kDim, Value n, Value k,
+                                     Value code) {
+  SmallVector<Value, 3> idx;
+  int64_t rank = cast<MemRefType>(lut.getType()).getRank();
+  if (rank >= 2)
+    idx.push_back(n);
+  if (rank == 3) {
+    Value groupLen = arith::DivUIOp::create(b, kDim, dimOf(b, lut, 1));
+    idx.push_back(arith::DivUIOp::create(b, k, groupLen));
+  }
+  idx.push_back(code);
+  Value v = memref::LoadOp::create(b, lut, idx);
+  return convertFloat(b, v, b.getF32Type());
+}

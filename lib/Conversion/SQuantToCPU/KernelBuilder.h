@@ -67,6 +67,26 @@ func::FuncOp getOrCreateKernel(
     ModuleOp module, StringRef name, TypeRange argTypes,
     llvm::function_ref<void(ImplicitLocOpBuilder &, ValueRange)> emitBody);
 
+/// Where the B-bit codes of a [N, K] weight matrix are read from.
+enum class CodeLayout {
+  /// One code per element: memref<N x K x iB>.
+  Codes,
+  /// Packed words, each row's bit stream contiguous: memref<N x KW x i32>.
+  RowMajorWords,
+  /// Packed words in SqueezeLLM's layout: memref<KW x N x i32>.
+  SqueezeLLMWords,
+};
+
+/// Reads code (n, k) as an index (scalar code, any layout; codes are
+/// unsigned, code k at stream bits [kB, kB + B)).
+Value emitCodeAt(ImplicitLocOpBuilder &b, Value codes, CodeLayout layout,
+                 unsigned bits, Value n, Value k);
+
+/// Reads table entry lut[(n), (k / G), code] as f32 for a global [2^B],
+/// per-channel [N, 2^B] or per-group [N, K/G, 2^B] table; `kDim` is K.
+Value emitTableAt(ImplicitLocOpBuilder &b, Value lut, Value kDim, Value n,
+                  Value k, Value code);
+
 /// Calls the LLVM intrinsic `name` (e.g. "llvm.x86.avx512.permvar.sf.512")
 /// through a private `func.func` declaration of that name, which
 /// convert-to-llvm turns into the intrinsic's declaration. A plain call keeps

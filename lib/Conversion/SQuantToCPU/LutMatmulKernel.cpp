@@ -139,51 +139,15 @@ Value LutMatmulEmitter::xAt(ImplicitLocOpBuilder &b, Value m, Value k) {
 }
 
 Value LutMatmulEmitter::codeAt(ImplicitLocOpBuilder &b, Value n, Value k) {
-  if (!spec.packedWords) {
-    Value c = memref::LoadOp::create(b, w, ValueRange{n, k});
-    return arith::IndexCastUIOp::create(b, b.getIndexType(), c);
-  }
-  // Code k of row n occupies stream bits [kB, kB + B).
-  unsigned bits = spec.bits;
-  Type i64 = b.getI64Type();
-  Value bitPos = arith::MulIOp::create(b, k, cIdx(b, bits));
-  Value word = arith::DivUIOp::create(b, bitPos, cIdx(b, 32));
-  Value shift = arith::RemUIOp::create(b, bitPos, cIdx(b, 32));
-  auto loadWord = [&](Value wi) -> Value {
-    Value v = memref::LoadOp::create(b, w, ValueRange{n, wi});
-    return arith::ExtUIOp::create(b, i64, v);
-  };
-  Value stream = loadWord(word);
-  if (32 % bits != 0) {
-    Value end = arith::AddIOp::create(b, shift, cIdx(b, bits));
-    Value straddles =
-        arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, end, cIdx(b, 32));
-    Value next = arith::AddIOp::create(b, word, cIdx(b, 1));
-    Value hiWord = arith::SelectOp::create(b, straddles, next, word);
-    Value hi = arith::ShLIOp::create(
-        b, loadWord(hiWord), arith::ConstantIntOp::create(b, i64, 32));
-    stream = arith::OrIOp::create(b, stream, hi);
-  }
-  Value sh = arith::IndexCastUIOp::create(b, i64, shift);
-  Value code = arith::ShRUIOp::create(b, stream, sh);
-  code = arith::AndIOp::create(
-      b, code, arith::ConstantIntOp::create(b, i64, (1 << bits) - 1));
-  return arith::IndexCastUIOp::create(b, b.getIndexType(), code);
+  return emitCodeAt(b, w,
+                    spec.packedWords ? CodeLayout::RowMajorWords
+                                     : CodeLayout::Codes,
+                    spec.bits, n, k);
 }
 
 Value LutMatmulEmitter::tableAt(ImplicitLocOpBuilder &b, Value n, Value k,
                                 Value code) {
-  SmallVector<Value, 3> idx;
-  int64_t rank = spec.lut.getRank();
-  if (rank >= 2)
-    idx.push_back(n);
-  if (rank == 3) {
-    Value groupLen = arith::DivUIOp::create(b, K, dimOf(b, lut, 1));
-    idx.push_back(arith::DivUIOp::create(b, k, groupLen));
-  }
-  idx.push_back(code);
-  Value v = memref::LoadOp::create(b, lut, idx);
-  return convertFloat(b, v, f32);
+  return emitTableAt(b, lut, K, n, k, code);
 }
 
 Value LutMatmulEmitter::scalarDot(ImplicitLocOpBuilder &b, Value n, Value m,
