@@ -11,7 +11,7 @@
 include "mlir/Pass/PassBase.td"
 
 def ConvertSQuantToCPU : Pass<"convert-squant-to-cpu", "::mlir::ModuleOp"> {
-  let summary = "Lower squant.lut_matmul to fused register-table CPU kernels";
+  let summary = "Lower squant LUT ops to fused CPU kernels (register tables for lut_matmul)";
   let description = [{
     Replaces every `squant.lut_matmul` on tensors by a call to a kernel
     function (one per distinct signature, shared by identical layers) that
@@ -42,10 +42,18 @@ def ConvertSQuantToCPU : Pass<"convert-squant-to-cpu", "::mlir::ModuleOp"> {
     K tails and per-group tables whose group is not a multiple of the
     vector width use the scalar path of the same kernel.
 
+    `squant.lut_dequant` becomes a row-parallel kernel that reads the codes
+    straight from the words of its `squant.unpack` (either layout, no codes
+    tensor); an `squant.unpack` whose codes are still used gets its own
+    row-parallel kernel. These inner loops are scalar.
+
     The pass runs on tensors, before bufferization: the kernels take
     memrefs (`bufferization.to_buffer` of the operands) and write a fresh
-    buffer that becomes the result (`bufferization.to_tensor`). Other
-    squant ops are left for `squant-decompose`.
+    buffer that becomes the result (`bufferization.to_tensor`). Target
+    intrinsics are called through private declarations named after them
+    (`func.call @llvm.x86.avx512.permvar.sf.512`), which keeps every op's
+    memory effects known to the buffer deallocation pipeline. `pack`,
+    `build_lut` and the memref forms are left for `squant-decompose`.
   }];
   let options = [
     Option<"target", "target", "::mlir::squant::CPUTarget",
