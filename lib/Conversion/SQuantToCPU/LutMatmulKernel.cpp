@@ -538,7 +538,8 @@ void LutMatmulEmitter::vectorRow(ImplicitLocOpBuilder &b, Value n) {
   // Register blocking over M: (rows of x per block, chunks unrolled).
   SmallVector<std::pair<unsigned, unsigned>> blocks =
       spec.target == CPUTarget::AVX512
-          ? SmallVector<std::pair<unsigned, unsigned>>{{8, 1}, {4, 2}, {1, 4}}
+          ? SmallVector<std::pair<unsigned, unsigned>>{
+                {16, 1}, {8, 1}, {4, 2}, {1, 4}}
           : SmallVector<std::pair<unsigned, unsigned>>{{4, 1}, {2, 2}, {1, 4}};
   Value m0 = cIdx(b, 0);
   for (auto [mb, unroll] : blocks) {
