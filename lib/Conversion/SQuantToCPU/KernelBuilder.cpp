@@ -99,7 +99,6 @@ void mlir::squant::cpu::emitRowBlocks(
     llvm::function_ref<void(ImplicitLocOpBuilder &, Value, Value)> body) {
   // Blocks of 16 rows: fine enough for load balance with static schedules,
   // coarse enough that the per-block overhead is invisible.
-  constexpr int64_t kRowsPerBlock = 16;
   Value rpb = cIdx(b, kRowsPerBlock);
   Value blocks = arith::CeilDivUIOp::create(b, rows, rpb);
   auto emitBlock = [&](ImplicitLocOpBuilder &ib, Value blk) {

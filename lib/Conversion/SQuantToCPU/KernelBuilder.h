@@ -49,7 +49,10 @@ emitFor(ImplicitLocOpBuilder &b, Value lb, Value ub, Value step,
                                               ValueRange)>
             body);
 
-/// Emits the loop over output-row blocks: an `scf.parallel` (split across
+/// Output rows per block of emitRowBlocks.
+constexpr int64_t kRowsPerBlock = 16;
+
+/// Emits the loop over output-row blocks (kRowsPerBlock rows each): an `scf.parallel` (split across
 /// threads later by scf-to-openmp) unless `threads == 1`, when it is an
 /// `scf.for`. `body(rowBegin, rowEnd)` emits the work of one block.
 void emitRowBlocks(ImplicitLocOpBuilder &b, Value rows, unsigned threads,

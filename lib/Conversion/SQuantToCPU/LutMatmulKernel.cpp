@@ -112,9 +112,11 @@ private:
   Value loadBlockBytes(ImplicitLocOpBuilder &b, Value rowPtr, Value block,
                        int64_t offset);
   Value lookup(ImplicitLocOpBuilder &b, ArrayRef<Value> table, Value idx);
-  void vectorRow(ImplicitLocOpBuilder &b, Value n);
+  void vectorRow(ImplicitLocOpBuilder &b, Value n, Value kLo, Value kHi,
+                 Value scratch, Value r);
   void vectorBlock(ImplicitLocOpBuilder &b, Value n, Value rowPtr,
-                   Value mStart, unsigned mb, unsigned unroll);
+                   Value mStart, unsigned mb, unsigned unroll, Value kLo,
+                   Value kHi, Value scratch, Value r);
   void finish(ImplicitLocOpBuilder &b, Value n, Value m, Value acc);
 
   const LutMatmulSpec &spec;
@@ -124,8 +126,9 @@ private:
   Value x, w, lut, pos, crd, val, y;
   Value M, N, K, KV; // KV: codes covered by whole vector chunks
   Value KB;          // codes covered by whole 128-code blocks (block path)
-  Value xp;          // permuted f32 copy of x [M, KV]
+  Value xp;          // permuted f32 copy of x [M, KV + 16]
   Value wBase;       // address of w as i64
+  Value tileCodes;   // codes per K tile (x tile kept in L1)
   unsigned gs = 0;   // codes per chunk; 0 without the vector path
 };
 
@@ -410,23 +413,32 @@ void LutMatmulEmitter::finish(ImplicitLocOpBuilder &b, Value n, Value m,
 
 void LutMatmulEmitter::vectorBlock(ImplicitLocOpBuilder &b, Value n,
                                    Value rowPtr, Value mStart, unsigned mb,
-                                   unsigned unroll) {
+                                   unsigned unroll, Value kLo, Value kHi,
+                                   Value scratch, Value r) {
   auto vt = VectorType::get({int64_t(gs)}, f32);
   Value zeroVec = arith::ConstantOp::create(
       b, vt, DenseElementsAttr::get(vt, b.getF32FloatAttr(0.0f).getValue()));
-  SmallVector<Value> inits(mb * unroll, zeroVec);
   Value c0 = cIdx(b, 0), c1 = cIdx(b, 1);
+  // The partial sums of earlier K tiles come from the scratch buffer.
+  SmallVector<Value> inits(mb * unroll, zeroVec);
+  for (unsigned i = 0; i < mb; ++i)
+    inits[i * unroll] = vector::LoadOp::create(
+        b, vt, scratch,
+        ValueRange{r, arith::AddIOp::create(b, mStart, cIdx(b, i)), c0});
 
   // Table groups: one for global and per-channel tables. Group tg covers
   // codes [tg * codesPerTG, ...): whole 128-code blocks first (block path),
   // then whole GS-code chunks.
-  Value numTG, codesPerTG;
+  // Only the codes in [kLo, kHi) (one K tile, whole table groups).
+  Value tgBegin, tgEnd, codesPerTG;
   if (spec.lut.getRank() == 3) {
-    numTG = dimOf(b, lut, 1);
-    codesPerTG = arith::DivUIOp::create(b, K, numTG);
+    codesPerTG = arith::DivUIOp::create(b, K, dimOf(b, lut, 1));
+    tgBegin = arith::DivUIOp::create(b, kLo, codesPerTG);
+    tgEnd = arith::DivUIOp::create(b, kHi, codesPerTG);
   } else {
-    numTG = c1;
     codesPerTG = KV;
+    tgBegin = c0;
+    tgEnd = c1;
   }
   SmallVector<Value> mIdx;
   for (unsigned i = 0; i < mb; ++i)
@@ -467,15 +479,19 @@ void LutMatmulEmitter::vectorBlock(ImplicitLocOpBuilder &b, Value n,
 
   bool blocks = usesBlocks();
   SmallVector<Value> accs = emitFor(
-      b, c0, numTG, c1, inits,
+      b, tgBegin, tgEnd, c1, inits,
       [&](ImplicitLocOpBuilder &ib, Value tg, ValueRange args) {
         SmallVector<Value> table = loadTable(ib, n, tg);
-        Value codeBase = arith::MulIOp::create(ib, tg, codesPerTG);
+        Value tgStart = arith::MulIOp::create(ib, tg, codesPerTG);
+        Value codeBase = arith::MaxUIOp::create(ib, kLo, tgStart);
+        Value codeEnd = arith::MinUIOp::create(
+            ib, kHi, arith::AddIOp::create(ib, tgStart, codesPerTG));
         SmallVector<Value> acc0(args.begin(), args.end());
         Value chunkBegin = arith::DivUIOp::create(ib, codeBase, cIdx(ib, gs));
         if (blocks) {
           Value blkBegin = arith::DivUIOp::create(ib, codeBase, cIdx(ib, 128));
-          Value nBlk = arith::DivUIOp::create(ib, codesPerTG, cIdx(ib, 128));
+          Value nBlk = arith::DivUIOp::create(
+              ib, arith::SubIOp::create(ib, codeEnd, codeBase), cIdx(ib, 128));
           Value blkEnd = arith::AddIOp::create(ib, blkBegin, nBlk);
           acc0 = emitFor(ib, blkBegin, blkEnd, c1, acc0,
                          [&](ImplicitLocOpBuilder &jb, Value blk, ValueRange a) {
@@ -486,8 +502,7 @@ void LutMatmulEmitter::vectorBlock(ImplicitLocOpBuilder &b, Value n,
           chunkBegin = arith::MulIOp::create(
               ib, blkEnd, cIdx(ib, 128 / gs));
         }
-        Value chunkEnd = arith::DivUIOp::create(
-            ib, arith::AddIOp::create(ib, codeBase, codesPerTG), cIdx(ib, gs));
+        Value chunkEnd = arith::DivUIOp::create(ib, codeEnd, cIdx(ib, gs));
         Value count = arith::SubIOp::create(ib, chunkEnd, chunkBegin);
         Value mainEnd = arith::AddIOp::create(
             ib, chunkBegin,
@@ -517,15 +532,12 @@ void LutMatmulEmitter::vectorBlock(ImplicitLocOpBuilder &b, Value n,
     Value sum = accs[i * unroll];
     for (unsigned u = 1; u < unroll; ++u)
       sum = arith::AddFOp::create(b, sum, accs[i * unroll + u]);
-    // A tree reduction (reassoc): an ordered one is a 16-deep dependent
-    // chain per row, which costs as much as a quarter of the row at M = 1.
-    Value s = vector::ReductionOp::create(b, vector::CombiningKind::ADD, sum,
-                                          arith::FastMathFlags::reassoc);
-    finish(b, n, mIdx[i], s);
+    vector::StoreOp::create(b, sum, scratch, ValueRange{r, mIdx[i], c0});
   }
 }
 
-void LutMatmulEmitter::vectorRow(ImplicitLocOpBuilder &b, Value n) {
+void LutMatmulEmitter::vectorRow(ImplicitLocOpBuilder &b, Value n, Value kLo,
+                                 Value kHi, Value scratch, Value r) {
   Type i64 = b.getI64Type();
   Value rowWords = dimOf(b, w, 1);
   Value rowBytes = arith::MulIOp::create(
@@ -550,7 +562,8 @@ void LutMatmulEmitter::vectorRow(ImplicitLocOpBuilder &b, Value n) {
             [&](ImplicitLocOpBuilder &ib, Value i, ValueRange) {
               Value mStart = arith::AddIOp::create(
                   ib, start, arith::MulIOp::create(ib, i, cIdx(ib, mb)));
-              vectorBlock(ib, n, rowPtr, mStart, mb, unroll);
+              vectorBlock(ib, n, rowPtr, mStart, mb, unroll, kLo, kHi,
+                          scratch, r);
               return SmallVector<Value>();
             });
     m0 = arith::AddIOp::create(b, m0,
@@ -567,9 +580,12 @@ void LutMatmulEmitter::emit() {
         b, arith::DivUIOp::create(b, K, cIdx(b, gs)), cIdx(b, gs));
     KB = arith::MulIOp::create(
         b, arith::DivUIOp::create(b, K, cIdx(b, 128)), cIdx(b, 128));
+    // Rows of xp are padded by one cache line: with a power-of-two stride
+    // the rows of an M block map to the same L1 set and evict each other.
+    Value stride = arith::AddIOp::create(b, KV, cIdx(b, 16));
     xp = memref::AllocOp::create(
         b, MemRefType::get({ShapedType::kDynamic, ShapedType::kDynamic}, f32),
-        ValueRange{M, KV}, b.getI64IntegerAttr(64));
+        ValueRange{M, stride}, b.getI64IntegerAttr(64));
     fillPermutedX(b);
     Value addr = memref::ExtractAlignedPointerAsIndexOp::create(b, w);
     wBase = arith::IndexCastOp::create(b, b.getI64Type(), addr);
@@ -588,38 +604,117 @@ void LutMatmulEmitter::emit() {
   if (usesBlocks())
     lastUnsafe = 1;
 
-  emitRowBlocks(b, N, spec.threads,
-                [&](ImplicitLocOpBuilder &ib, Value begin, Value end) {
-                  emitFor(ib, begin, end, cIdx(ib, 1), {},
-                          [&](ImplicitLocOpBuilder &jb, Value n, ValueRange) {
-                            if (!gs) {
+  if (!gs) {
+    emitRowBlocks(b, N, spec.threads,
+                  [&](ImplicitLocOpBuilder &ib, Value begin, Value end) {
+                    emitFor(ib, begin, end, cIdx(ib, 1), {},
+                            [&](ImplicitLocOpBuilder &jb, Value n, ValueRange) {
                               scalarRow(jb, n);
                               return SmallVector<Value>();
-                            }
-                            Value lo = arith::CmpIOp::create(
-                                jb, arith::CmpIPredicate::uge, n,
-                                cIdx(jb, firstSafe));
-                            Value hi = arith::CmpIOp::create(
-                                jb, arith::CmpIPredicate::ult,
-                                arith::AddIOp::create(jb, n,
-                                                      cIdx(jb, lastUnsafe)),
-                                N);
-                            Value safe = arith::AndIOp::create(jb, lo, hi);
+                            });
+                  });
+    return;
+  }
+
+  // K tiles: the x tile of all M rows (tileCodes x M floats, about 16 KiB)
+  // stays in L1 while the rows of a block stream their weights; partial
+  // sums live in a per-block scratch buffer between tiles. Tiles are whole
+  // table groups and whole 128-code blocks.
+  {
+    int64_t unit = usesBlocks() ? 128 : gs;
+    Value unitV = cIdx(b, unit);
+    if (spec.lut.getRank() == 3)
+      unitV = arith::DivUIOp::create(b, K, dimOf(b, lut, 1));
+    Value m1 = arith::MaxUIOp::create(b, M, cIdx(b, 1));
+    Value perM = arith::DivUIOp::create(b, cIdx(b, 4096), m1);
+    Value units = arith::DivUIOp::create(b, perM, unitV);
+    tileCodes = arith::MulIOp::create(
+        b, arith::MaxUIOp::create(b, units, cIdx(b, 1)), unitV);
+  }
+  auto isSafe = [&](ImplicitLocOpBuilder &jb, Value n) -> Value {
+    Value lo = arith::CmpIOp::create(jb, arith::CmpIPredicate::uge, n,
+                                     cIdx(jb, firstSafe));
+    Value hi = arith::CmpIOp::create(
+        jb, arith::CmpIPredicate::ult,
+        arith::AddIOp::create(jb, n, cIdx(jb, lastUnsafe)), N);
+    return arith::AndIOp::create(jb, lo, hi);
+  };
+  auto vt = VectorType::get({int64_t(gs)}, f32);
+  emitRowBlocks(
+      b, N, spec.threads,
+      [&](ImplicitLocOpBuilder &ib, Value begin, Value end) {
+        Value c0 = cIdx(ib, 0), c1 = cIdx(ib, 1);
+        Value scratch = memref::AllocOp::create(
+            ib,
+            MemRefType::get({kRowsPerBlock, ShapedType::kDynamic, int64_t(gs)},
+                            f32),
+            ValueRange{M}, ib.getI64IntegerAttr(64));
+        Value zeroVec = arith::ConstantOp::create(
+            ib, vt,
+            DenseElementsAttr::get(vt, ib.getF32FloatAttr(0.0f).getValue()));
+        Value rows = arith::SubIOp::create(ib, end, begin);
+        emitFor(ib, c0, rows, c1, {},
+                [&](ImplicitLocOpBuilder &jb, Value r, ValueRange) {
+                  emitFor(jb, c0, M, c1, {},
+                          [&](ImplicitLocOpBuilder &kb, Value m, ValueRange) {
+                            vector::StoreOp::create(kb, zeroVec, scratch,
+                                                    ValueRange{r, m, c0});
+                            return SmallVector<Value>();
+                          });
+                  return SmallVector<Value>();
+                });
+        Value tiles = arith::CeilDivUIOp::create(ib, KV, tileCodes);
+        emitFor(ib, c0, tiles, c1, {},
+                [&](ImplicitLocOpBuilder &jb, Value t, ValueRange) {
+                  Value kLo = arith::MulIOp::create(jb, t, tileCodes);
+                  Value kHi = arith::MinUIOp::create(
+                      jb, arith::AddIOp::create(jb, kLo, tileCodes), KV);
+                  emitFor(jb, c0, rows, c1, {},
+                          [&](ImplicitLocOpBuilder &kb, Value r, ValueRange) {
+                            Value n = arith::AddIOp::create(kb, begin, r);
                             scf::IfOp::create(
-                                jb, safe,
+                                kb, isSafe(kb, n),
                                 [&](OpBuilder &nb, Location loc) {
-                                  ImplicitLocOpBuilder kb(loc, nb);
-                                  vectorRow(kb, n);
-                                  scf::YieldOp::create(kb);
-                                },
-                                [&](OpBuilder &nb, Location loc) {
-                                  ImplicitLocOpBuilder kb(loc, nb);
-                                  scalarRow(kb, n);
-                                  scf::YieldOp::create(kb);
+                                  ImplicitLocOpBuilder lb(loc, nb);
+                                  vectorRow(lb, n, kLo, kHi, scratch, r);
+                                  scf::YieldOp::create(lb);
                                 });
                             return SmallVector<Value>();
                           });
+                  return SmallVector<Value>();
                 });
+        // Finish: reduce the partial sums (safe rows) or run the scalar
+        // path (rows whose chunk loads would leave the buffer).
+        emitFor(
+            ib, c0, rows, c1, {},
+            [&](ImplicitLocOpBuilder &jb, Value r, ValueRange) {
+              Value n = arith::AddIOp::create(jb, begin, r);
+              scf::IfOp::create(
+                  jb, isSafe(jb, n),
+                  [&](OpBuilder &nb, Location loc) {
+                    ImplicitLocOpBuilder kb(loc, nb);
+                    emitFor(kb, c0, M, c1, {},
+                            [&](ImplicitLocOpBuilder &lb, Value m, ValueRange) {
+                              Value acc = vector::LoadOp::create(
+                                  lb, vt, scratch, ValueRange{r, m, c0});
+                              // A tree reduction (reassoc): an ordered one
+                              // is a 16-deep dependent chain per row.
+                              Value s = vector::ReductionOp::create(
+                                  lb, vector::CombiningKind::ADD, acc,
+                                  arith::FastMathFlags::reassoc);
+                              finish(lb, n, m, s);
+                              return SmallVector<Value>();
+                            });
+                    scf::YieldOp::create(kb);
+                  },
+                  [&](OpBuilder &nb, Location loc) {
+                    ImplicitLocOpBuilder kb(loc, nb);
+                    scalarRow(kb, n);
+                    scf::YieldOp::create(kb);
+                  });
+              return SmallVector<Value>();
+            });
+      });
 }
 
 } // namespace
