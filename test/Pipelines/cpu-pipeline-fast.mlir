@@ -4,11 +4,16 @@
 // RUN: squant-opt %s --squant-cpu-pipeline="target=avx512 threads=2" | FileCheck %s --check-prefix=OMP
 // RUN: squant-opt %s --squant-cpu-pipeline="target=avx2 threads=1" | FileCheck %s --check-prefix=SEQ
 // RUN: squant-opt %s --squant-cpu-pipeline="kernels=reference" | FileCheck %s --check-prefix=REF
+// The kernel's instruction set travels with it: a baseline-CPU build
+// (llc -mcpu=x86-64) still compiles the AVX-512 kernel.
+// RUN: squant-opt %s --squant-cpu-pipeline="target=avx512 threads=2" | mlir-translate --mlir-to-llvmir | llc -O2 -mtriple=x86_64-linux-gnu -mcpu=x86-64 | FileCheck %s --check-prefix=AOT
+// AOT: vpermps %zmm
 // RUN: not squant-opt %s --pass-pipeline="builtin.module(squant-cpu-pipeline{target=sse9})" 2>&1 | FileCheck %s --check-prefix=BADOPT
 
 // OMP: llvm.func @linear
 // OMP: llvm.call @__squant_cpu_lut_matmul_avx512_t2_words
 // OMP: llvm.func @__squant_cpu_lut_matmul_avx512_t2_words
+// OMP-SAME: target_features = #llvm.target_features<["+avx2", "+fma", "+avx512f", "+avx512bw", "+avx512vl"]>
 // OMP: omp.parallel num_threads
 // OMP: omp.wsloop
 // OMP: llvm.call @llvm.x86.avx512.permvar.sf.512

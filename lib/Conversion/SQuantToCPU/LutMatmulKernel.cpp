@@ -721,8 +721,21 @@ void LutMatmulEmitter::emit() {
 
 func::FuncOp mlir::squant::cpu::getOrCreateLutMatmulKernel(
     ModuleOp module, const LutMatmulSpec &spec) {
-  return getOrCreateKernel(module, spec.kernelName(), spec.argTypes(),
-                           [&](ImplicitLocOpBuilder &b, ValueRange args) {
-                             LutMatmulEmitter(spec, module, b, args).emit();
-                           });
+  func::FuncOp fn =
+      getOrCreateKernel(module, spec.kernelName(), spec.argTypes(),
+                        [&](ImplicitLocOpBuilder &b, ValueRange args) {
+                          LutMatmulEmitter(spec, module, b, args).emit();
+                        });
+  // The instruction set the kernel is written for travels with it (to the
+  // llvm.func and the LLVM IR "target-features"), so that an ahead-of-time
+  // build for a baseline CPU still compiles it.
+  StringRef features;
+  if (spec.target == CPUTarget::AVX512)
+    features = "+avx2,+fma,+avx512f,+avx512bw,+avx512vl";
+  else if (spec.target == CPUTarget::AVX2)
+    features = "+avx2,+fma";
+  if (!features.empty())
+    fn->setAttr("target_features",
+                LLVM::TargetFeaturesAttr::get(module.getContext(), features));
+  return fn;
 }

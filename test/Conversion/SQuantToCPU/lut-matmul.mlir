@@ -81,6 +81,7 @@ func.func @memref_form(%x: memref<1x64xf32>, %c: memref<8x64xi4>, %lut: memref<8
 // 64-bit broadcast load from the packed stream, one per-lane shift, one
 // vpermps, FMA into vector accumulators, rows split by scf.parallel.
 // AVX512-LABEL: func.func private @__squant_cpu_lut_matmul_avx512_t2_words_memref_1x128xf32
+// AVX512-SAME: attributes {target_features = #llvm.target_features<["+avx2", "+fma", "+avx512f", "+avx512bw", "+avx512vl"]>}
 // AVX512: memref.alloc({{.*}}) {alignment = 64 : i64} : memref<?x?xf32>
 // AVX512: scf.parallel
 // AVX512: vector.load %{{.*}} : memref<64x16xf32>, vector<16xf32>
@@ -100,6 +101,7 @@ func.func @memref_form(%x: memref<1x64xf32>, %c: memref<8x64xi4>, %lut: memref<8
 
 // On AVX2 a 16-entry table is two vector<8xf32>: two vpermps and a select.
 // AVX2-LABEL: func.func private @__squant_cpu_lut_matmul_avx2_t2_words_memref_1x128xf32
+// AVX2-SAME: attributes {target_features = #llvm.target_features<["+avx2", "+fma"]>}
 // AVX2: scf.parallel
 // AVX2: llvm.load %{{.*}} {alignment = 1 : i64} : !llvm.ptr -> i32
 // AVX2: vector.broadcast %{{.*}} : i32 to vector<8xi32>
@@ -111,6 +113,7 @@ func.func @memref_form(%x: memref<1x64xf32>, %c: memref<8x64xi4>, %lut: memref<8
 // Generic: scalar loops only, and threads=1 emits no scf.parallel.
 // GENERIC-NOT: llvm.x86
 // GENERIC-LABEL: func.func private @__squant_cpu_lut_matmul_generic_t1_words_memref_1x128xf32
+// GENERIC-NOT: target_features
 // GENERIC-NOT: scf.parallel
 // GENERIC-NOT: vector.
 // GENERIC: arith.shrui %{{.*}}, %{{.*}} : i64
