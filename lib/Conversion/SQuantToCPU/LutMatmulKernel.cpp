@@ -11,10 +11,13 @@
 // register); one permute does GS look-ups; FMAs accumulate into vector
 // accumulators. x is copied once per call into f32 with each chunk permuted
 // the same way (xp), so that lanes of the looked-up weights meet their x.
-// M is register-blocked: each looked-up weight vector feeds up to 8 rows of x.
-// K tails, the CSR outliers of the row and the rows whose chunk loads would
-// read outside the buffer (first/last row for some bit widths) go through the
-// scalar path, which is also the whole kernel on the generic target.
+// AVX-512 4-bit rows walk whole 128-code blocks with byte-offset loads first
+// (see usesBlocks). M is register-blocked: each looked-up weight vector feeds
+// up to 16 rows of x. K is tiled so that the x tile stays in L1; partial sums
+// wait in a per-row-block scratch buffer. K tails, the CSR outliers of the
+// row and the rows whose chunk loads would read outside the buffer
+// (first/last row for some bit widths) go through the scalar path, which is
+// also the whole kernel on the generic target.
 //
 //===----------------------------------------------------------------------===//
 
