@@ -619,10 +619,10 @@ void LutMatmulEmitter::emit() {
     return;
   }
 
-  // K tiles: the x tile of all M rows (tileCodes x M floats, about 16 KiB)
-  // stays in L1 while the rows of a block stream their weights; partial
-  // sums live in a per-block scratch buffer between tiles. Tiles are whole
-  // table groups and whole 128-code blocks.
+  // K tiles (M >= 4): the x tile of all M rows (tileCodes x M floats, about
+  // 16 KiB) stays in L1 while the rows of a block stream their weights;
+  // partial sums live in a per-block scratch buffer between tiles. Tiles are
+  // whole table groups and whole 128-code blocks.
   {
     int64_t unit = usesBlocks() ? 128 : gs;
     Value unitV = cIdx(b, unit);
@@ -633,6 +633,13 @@ void LutMatmulEmitter::emit() {
     Value units = arith::DivUIOp::create(b, perM, unitV);
     tileCodes = arith::MulIOp::create(
         b, arith::MaxUIOp::create(b, units, cIdx(b, 1)), unitV);
+    // Below 4 rows of x the whole row is one tile: x (at most 3 x K floats)
+    // stays in L2, and each weight row streams from memory in one piece,
+    // which the hardware prefetchers follow much better than short segments.
+    Value small =
+        arith::CmpIOp::create(b, arith::CmpIPredicate::ult, M, cIdx(b, 4));
+    tileCodes = arith::SelectOp::create(
+        b, small, arith::MaxUIOp::create(b, KV, cIdx(b, 1)), tileCodes);
   }
   auto isSafe = [&](ImplicitLocOpBuilder &jb, Value n) -> Value {
     Value lo = arith::CmpIOp::create(jb, arith::CmpIPredicate::uge, n,
