@@ -26,7 +26,7 @@ config.substitutions.append(
 config.substitutions.append(
     ("%mlir_runner_utils", os.path.join(config.mlir_lib_dir, "libmlir_runner_utils.so")))
 
-tools = ["squant-opt", "squant-run", "mlir-runner", "FileCheck", "not", "count"]
+tools = ["squant-opt", "squant-run", "squant-bench", "mlir-runner", "mlir-translate", "llc", "FileCheck", "not", "count"]
 llvm_config.add_tool_substitutions(tools, [config.squant_tools_dir, config.llvm_tools_dir])
 
 if os.path.exists(os.path.join(config.mlir_lib_dir, "libmlir_c_runner_utils.so")):
@@ -75,3 +75,13 @@ if config.squant_cuda_runtime and os.path.exists(config.squant_cuda_runtime):
 else:
     lit_config.note("squant_cuda_runtime not built (no CUDA toolkit): GPU "
                     "execution tests (REQUIRES: cuda-gpu) are skipped")
+# Instruction sets of the host, for the fast CPU kernel tests of each target.
+try:
+    with open("/proc/cpuinfo") as f:
+        flags = next((l.split(":", 1)[1].split() for l in f if l.startswith("flags")), [])
+except OSError:
+    flags = []
+if {"avx2", "fma"} <= set(flags):
+    config.available_features.add("host-avx2")
+if {"avx512f", "avx512bw", "avx512vl", "fma"} <= set(flags):
+    config.available_features.add("host-avx512")

@@ -334,6 +334,15 @@ int run(MLIRContext &context, llvm::SourceMgr &sourceMgr) {
   if (failed(applyPassManagerCLOptions(pm)))
     return failNoLoc("invalid pass manager options");
   applyDefaultTimingPassManagerCLOptions(pm);
+  // The JIT compiles for the host: kernels for an instruction set the host
+  // lacks would not run (or not even compile).
+  if (options->kernels == CPUKernels::Fast &&
+      !hostSupportsCPUTarget(options->target))
+    return failNoLoc("target=" + stringifyCPUTarget(options->target).str() +
+                     " kernels cannot run on this host CPU (it supports "
+                     "target=" +
+                     stringifyCPUTarget(detectHostCPUTarget()).str() +
+                     " and below)");
   buildCPUPipeline(pm, *options);
   if (failed(pm.run(*module)))
     return failNoLoc("compiling '" + functionName +
@@ -346,6 +355,22 @@ int run(MLIRContext &context, llvm::SourceMgr &sourceMgr) {
   engineOptions.transformer = transformer;
   engineOptions.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
   SmallVector<std::string> libs = {SQUANT_C_RUNNER_UTILS};
+  // Multithreaded kernels call the OpenMP runtime.
+  bool usesOpenMP = false;
+  module->walk([&](Operation *op) {
+    if (op->getDialect() && op->getDialect()->getNamespace() == "omp") {
+      usesOpenMP = true;
+      return WalkResult::interrupt();
+    }
+    return WalkResult::advance();
+  });
+  if (usesOpenMP) {
+    if (StringRef(SQUANT_OMP_LIB).empty())
+      return failNoLoc("the kernels are multithreaded but squant was built "
+                       "without libomp (install libomp-22-dev and "
+                       "reconfigure, or pass --pipeline-options=threads=1)");
+    libs.push_back(SQUANT_OMP_LIB);
+  }
   libs.append(sharedLibs.begin(), sharedLibs.end());
   SmallVector<StringRef> libRefs(libs.begin(), libs.end());
   engineOptions.sharedLibPaths = libRefs;
