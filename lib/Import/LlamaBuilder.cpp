@@ -28,6 +28,8 @@
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/FormatVariadic.h"
 
+#include <map>
+
 #include <cmath>
 
 using namespace mlir;
@@ -198,6 +200,16 @@ public:
                                  args[1], outliers, init)->getResult(0);
     }
     case WeightFormat::GGML: {
+      if (w.hoistedTables) {
+        Value codesInit = empty({n, k}, b.getIntegerType(w.bits));
+        Value codes = UnpackOp::create(b, loc, TypeRange{codesInit.getType()},
+                                       PackLayout::RowMajor, args[0],
+                                       codesInit)
+                          ->getResult(0);
+        return LutMatmulOp::create(b, loc, TypeRange{init.getType()}, x,
+                                   codes, args[1], Value(), init)
+            ->getResult(0);
+      }
       auto [codes, lut] = ggmlCodesAndTables(w, args, n);
       return LutMatmulOp::create(b, loc, TypeRange{init.getType()}, x, codes,
                                  lut, Value(), init)->getResult(0);
@@ -479,6 +491,10 @@ SmallVector<Type> weightArgTypes(MLIRContext *ctx, const WeightSpec &w) {
     break;
   case WeightFormat::GGML:
     t({w.rows, w.cols * w.bits / 32}, b.getI32Type());
+    if (w.hoistedTables) {
+      t({w.rows, w.cols / 32, int64_t(1) << w.bits}, b.getF32Type());
+      break;
+    }
     t({w.rows, w.cols / 32}, b.getF16Type());
     if (w.ggmlType == uint32_t(runtime::GGMLType::Q4_1))
       t({w.rows, w.cols / 32}, b.getF32Type());
@@ -566,6 +582,59 @@ mlir::squant::import::buildLlamaModule(MLIRContext &context,
   manifest.eos = c.eosTokenIds;
   manifest.layers.clear();
 
+  // ggml linears: tables built once at load time by prepare_<type>.
+  LlamaWeights hoisted;
+  const LlamaWeights *lw = &weights;
+  std::map<uint32_t, const WeightSpec *> prepareTypes;
+  if (options.hoistTables) {
+    hoisted = weights;
+    auto hoist = [&](WeightSpec &w) {
+      if (w.format != WeightFormat::GGML || w.rows == 0)
+        return;
+      w.hoistedTables = true;
+      if (!w.bindings.empty()) {
+        runtime::ParamBinding lut = w.bindings[0];
+        lut.part = "lut";
+        lut.dtype = DType::F32;
+        lut.shape = {w.rows, w.cols / 32, int64_t(1) << w.bits};
+        lut.prepare = std::string("prepare_") + runtime::ggmlTypeName(w.ggmlType);
+        w.bindings.resize(1);
+        w.bindings.push_back(lut);
+      }
+      prepareTypes.emplace(w.ggmlType, &w);
+    };
+    for (LayerWeights &layer : hoisted.layers)
+      for (WeightSpec &w : layer)
+        hoist(w);
+    hoist(hoisted.lmHead);
+    lw = &hoisted;
+  }
+  const LlamaWeights &weightsUsed = *lw;
+
+  // prepare_<type>(scale [N, G] f16[, zero [N, G] f32]) -> tables [N, G, 2^B]
+  for (auto [type, w] : prepareTypes) {
+    std::string name = std::string("prepare_") + runtime::ggmlTypeName(type);
+    Location l = NameLoc::get(StringAttr::get(&context, name));
+    SmallVector<Type> ins = {RankedTensorType::get({kDyn, kDyn}, b.getF16Type())};
+    bool hasZero = type == uint32_t(runtime::GGMLType::Q4_1);
+    if (hasZero)
+      ins.push_back(RankedTensorType::get({kDyn, kDyn}, f32));
+    int64_t entries = int64_t(1) << w->bits;
+    auto tablesType = RankedTensorType::get({kDyn, kDyn, entries}, f32);
+    createFunction(b, *module, l, name, ins, {}, tablesType, fixed, wargs);
+    Emitter e(b, l, c);
+    Value n = tensor::DimOp::create(b, l, fixed[0], 0);
+    Value g = tensor::DimOp::create(b, l, fixed[0], 1);
+    Value zero = hasZero ? fixed[1]
+                         : e.filled({kDyn, kDyn}, w->bits == 8 ? 128.0 : 8.0,
+                                    {n, g});
+    Value init = e.empty({kDyn, kDyn, entries}, f32, {n, g});
+    Value lut = BuildLutOp::create(b, l, TypeRange{tablesType},
+                                   TableFormat::Affine, fixed[0], zero, init)
+                    ->getResult(0);
+    func::ReturnOp::create(b, l, lut);
+  }
+
   // embed(tokens [T] i32, table...) -> [T, H]
   {
     Location l = NameLoc::get(StringAttr::get(&context, "embed"));
@@ -584,7 +653,7 @@ mlir::squant::import::buildLlamaModule(MLIRContext &context,
   auto cacheType = MemRefType::get({kDyn, hkv, d}, cacheElt);
   auto posType = RankedTensorType::get({1}, b.getI64Type());
   llvm::StringMap<std::string> functionOfSignature;
-  for (auto [layerIndex, layer] : llvm::enumerate(weights.layers)) {
+  for (auto [layerIndex, layer] : llvm::enumerate(weightsUsed.layers)) {
     std::string sig;
     for (const WeightSpec &w : layer)
       sig += w.key() + ";";
@@ -646,14 +715,15 @@ mlir::squant::import::buildLlamaModule(MLIRContext &context,
     Location l = NameLoc::get(StringAttr::get(&context, "head"));
     auto logitsType = RankedTensorType::get({kDyn, c.vocabSize}, f32);
     createFunction(b, *module, l, "head", {act},
-                   {&weights.finalNorm, &weights.lmHead}, logitsType, fixed,
-                   wargs);
+                   {&weightsUsed.finalNorm, &weightsUsed.lmHead}, logitsType,
+                   fixed, wargs);
     Emitter e(b, l, c);
     e.T = tensor::DimOp::create(b, l, fixed[0], 0);
     Value xn = e.rmsNorm(fixed[0], wargs[0][0]);
-    Value logits = e.linear(xn, weights.lmHead, wargs[1]);
+    Value logits = e.linear(xn, weightsUsed.lmHead, wargs[1]);
     func::ReturnOp::create(b, l, logits);
-    manifest.head = callOf("head", {&weights.finalNorm, &weights.lmHead});
+    manifest.head =
+        callOf("head", {&weightsUsed.finalNorm, &weightsUsed.lmHead});
   }
 
   if (failed(verify(*module)))

@@ -32,7 +32,8 @@ std::string WeightSpec::key() const {
                             : std::string())
         .str();
   case WeightFormat::GGML:
-    return std::string("ggml-") + runtime::ggmlTypeName(ggmlType);
+    return std::string("ggml-") + runtime::ggmlTypeName(ggmlType) +
+           (hoistedTables ? "-tables" : "");
   }
   return "?";
 }

@@ -37,6 +37,8 @@ static json::Value callToJSON(const FunctionCall &c) {
                    {"shape", std::move(shape)}};
     if (!p.part.empty())
       o["part"] = p.part;
+    if (!p.prepare.empty())
+      o["prepare"] = p.prepare;
     params.push_back(std::move(o));
   }
   return json::Object{{"function", c.function}, {"params", std::move(params)}};
@@ -107,6 +109,8 @@ static Expected<FunctionCall> callFromJSON(const json::Value *v,
     p.tensor = tensor->str();
     if (auto part = po->getString("part"))
       p.part = part->str();
+    if (auto prep = po->getString("prepare"))
+      p.prepare = prep->str();
     auto dt = parseDType(*dtype);
     if (!dt)
       return bad("unknown dtype '" + *dtype + "'");
@@ -275,6 +279,13 @@ struct CompiledModel::Impl {
   std::map<std::pair<unsigned, std::string>, GGMLBlockParams> ggml;
   std::vector<std::unique_ptr<uint8_t[], decltype(&std::free)>> caches;
   unsigned cacheElemSize = 4;
+  // Tables returned by prepare functions (malloc'ed by the compiled code).
+  std::map<std::pair<unsigned, std::string>, void *> tables;
+  std::vector<void *> tableStorage;
+  ~Impl() {
+    for (void *p : tableStorage)
+      std::free(p);
+  }
 
   void *ownCopy(const void *src, size_t bytes) {
     size_t n = std::max<size_t>((bytes + 63) / 64 * 64, 64);
@@ -332,6 +343,31 @@ Expected<std::unique_ptr<CompiledModel>> CompiledModel::load(StringRef dir) {
     model->mappedBytes += size;
   }
 
+  // Load the library.
+  SmallString<256> libPath(dir);
+  sys::path::append(libPath, m.library);
+  std::string err;
+  im.lib = sys::DynamicLibrary::getPermanentLibrary(libPath.c_str(), &err);
+  if (!im.lib.isValid())
+    return fail(libPath + ": cannot load: " + err);
+  auto sym = [&](StringRef fn) -> Expected<void *> {
+    std::string name = ("_mlir_ciface_" + fn).str();
+    void *p = im.lib.getAddressOfSymbol(name.c_str());
+    if (!p)
+      return fail(libPath + ": no function '" + name + "'");
+    return p;
+  };
+  auto e = sym(m.embed.function);
+  if (!e) return e.takeError();
+  im.embedFn = *e;
+  auto h = sym(m.head.function);
+  if (!h) return h.takeError();
+  im.headFn = *h;
+  for (const FunctionCall &c : m.layers) {
+    auto l = sym(c.function);
+    if (!l) return l.takeError();
+    im.layerFns.push_back(*l);
+  }
   // Resolve every binding to a buffer.
   auto resolve = [&](const ParamBinding &p) -> Expected<Buffer> {
     Buffer buf;
@@ -376,6 +412,37 @@ Expected<std::unique_ptr<CompiledModel>> CompiledModel::load(StringRef dir) {
                              params->zero.size() * 4;
       it = im.ggml.emplace(key, std::move(*params)).first;
     }
+    if (!p.prepare.empty()) {
+      // Tables built once by the compiled prepare function.
+      auto lit = im.tables.find(key);
+      if (lit == im.tables.end()) {
+        void *fn = im.lib.getAddressOfSymbol(
+            ("_mlir_ciface_" + p.prepare).c_str());
+        if (!fn)
+          return fail(libPath + ": no function '_mlir_ciface_" + p.prepare +
+                      "'");
+        const GGMLBlockParams &bp = it->second;
+        int64_t rows = p.shape[0], groups = p.shape[1];
+        Descriptor result = Descriptor::result(3);
+        Descriptor scale(const_cast<uint16_t *>(bp.scale.data()),
+                         {rows, groups});
+        Descriptor zero(const_cast<float *>(bp.zero.data()), {rows, groups});
+        SmallVector<void *> ptrs = {result.fields.data(), scale.fields.data()};
+        if (!bp.zero.empty())
+          ptrs.push_back(zero.fields.data());
+        if (Error e = callPointerFunction(fn, ptrs))
+          return std::move(e);
+        if (result.size(0) != rows || result.size(1) != groups ||
+            result.size(2) != p.shape[2] || result.fields[2] != 0)
+          return fail(where() + ": " + p.prepare +
+                      " returned tables of an unexpected shape");
+        im.tableStorage.push_back(result.allocated());
+        model->derivedBytes += uint64_t(rows) * groups * p.shape[2] * 4;
+        lit = im.tables.emplace(key, result.aligned()).first;
+      }
+      buf.data = lit->second;
+      return buf;
+    }
     if (p.part == "codes")
       buf.data = it->second.codes.data();
     else if (p.part == "scale")
@@ -403,31 +470,6 @@ Expected<std::unique_ptr<CompiledModel>> CompiledModel::load(StringRef dir) {
     if (Error e = resolveAll(c, im.layerArgs[i]))
       return std::move(e);
 
-  // Load the library.
-  SmallString<256> libPath(dir);
-  sys::path::append(libPath, m.library);
-  std::string err;
-  im.lib = sys::DynamicLibrary::getPermanentLibrary(libPath.c_str(), &err);
-  if (!im.lib.isValid())
-    return fail(libPath + ": cannot load: " + err);
-  auto sym = [&](StringRef fn) -> Expected<void *> {
-    std::string name = ("_mlir_ciface_" + fn).str();
-    void *p = im.lib.getAddressOfSymbol(name.c_str());
-    if (!p)
-      return fail(libPath + ": no function '" + name + "'");
-    return p;
-  };
-  auto e = sym(m.embed.function);
-  if (!e) return e.takeError();
-  im.embedFn = *e;
-  auto h = sym(m.head.function);
-  if (!h) return h.takeError();
-  im.headFn = *h;
-  for (const FunctionCall &c : m.layers) {
-    auto l = sym(c.function);
-    if (!l) return l.takeError();
-    im.layerFns.push_back(*l);
-  }
   im.cacheElemSize = dtypeSize(m.kvCache);
   return model;
 }

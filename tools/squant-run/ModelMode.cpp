@@ -30,6 +30,8 @@
 #include <iostream>
 #include <string>
 #include <sys/resource.h>
+#include <type_traits>
+#include <variant>
 
 using namespace mlir::squant::runtime;
 namespace cl = llvm::cl;
@@ -80,8 +82,26 @@ static cl::opt<bool> interactive("interactive",
                                  cl::desc("Chat on stdin/stdout"),
                                  cl::cat(modelCat));
 
+static cl::opt<bool> tokenizeOnly("tokenize",
+                                  cl::desc("Print the prompt's token ids and "
+                                           "exit"),
+                                  cl::cat(modelCat));
+static cl::opt<std::string> ggufFile(
+    "gguf", cl::desc("Inspect a GGUF file: print its metadata and tensors"),
+    cl::cat(modelCat));
+static cl::list<std::string> ggufExport(
+    "export",
+    cl::desc("With --gguf: write these tensors' squant parameters (codes, "
+             "scale, zero of ggml blocks; dense data otherwise) and the "
+             "runtime's ggml reference dequantization to --outputs"),
+    cl::CommaSeparated, cl::cat(modelCat));
+static cl::opt<std::string> ggufOutputs("gguf-outputs",
+                                        cl::desc("safetensors file for "
+                                                 "--export"),
+                                        cl::cat(modelCat));
+
 void registerModelModeOptions() {}
-bool isModelMode() { return !modelDir.empty(); }
+bool isModelMode() { return !modelDir.empty() || !ggufFile.empty(); }
 
 namespace {
 using Clock = std::chrono::steady_clock;
@@ -300,7 +320,103 @@ int runInteractive(Session &s) {
 }
 } // namespace
 
+namespace {
+/// --gguf: metadata and tensor table, one item per line, values printed in
+/// full for scalars and as count + first/last element for arrays.
+int runGGUFInspect() {
+  auto opened = GGUFFile::open(ggufFile);
+  if (!opened)
+    return fail(llvm::toString(opened.takeError()));
+  const GGUFFile &f = **opened;
+  llvm::outs() << "version " << f.version() << "\n";
+  for (const std::string &k : f.keys()) {
+    const GGUFValue *v = f.get(k);
+    llvm::outs() << "meta " << k << " = ";
+    std::visit(
+        [&](const auto &x) {
+          using T = std::decay_t<decltype(x)>;
+          if constexpr (std::is_same_v<T, std::string>)
+            llvm::outs() << "str:" << llvm::StringRef(x).take_until(
+                                          [](char c) { return c == '\n'; });
+          else if constexpr (std::is_same_v<T, bool>)
+            llvm::outs() << "bool:" << (x ? 1 : 0);
+          else if constexpr (std::is_same_v<T, double>)
+            llvm::outs() << llvm::formatv("float:{0:e6}", x);
+          else if constexpr (std::is_same_v<T, int64_t> ||
+                             std::is_same_v<T, uint64_t>)
+            llvm::outs() << "int:" << x;
+          else if constexpr (std::is_same_v<T, std::vector<double>>)
+            llvm::outs() << "array:" << x.size()
+                         << (x.empty() ? std::string()
+                                       : llvm::formatv(" {0:e6} {1:e6}",
+                                                       x.front(), x.back())
+                                             .str());
+          else if constexpr (std::is_same_v<T, std::vector<int64_t>>)
+            llvm::outs() << "array:" << x.size()
+                         << (x.empty() ? std::string()
+                                       : llvm::formatv(" {0} {1}", x.front(),
+                                                       x.back())
+                                             .str());
+          else
+            llvm::outs() << "array:" << x.size()
+                         << (x.empty() ? std::string()
+                                       : " " + x.front() + " " + x.back());
+        },
+        v->value);
+    llvm::outs() << "\n";
+  }
+  for (const GGUFTensor &t : f.tensors()) {
+    const char *name = ggmlTypeName(t.type);
+    llvm::outs() << "tensor " << t.name << " "
+                 << (name ? name : std::to_string(t.type).c_str());
+    for (int64_t d : t.shape)
+      llvm::outs() << " " << d;
+    llvm::outs() << "\n";
+  }
+  if (ggufExport.empty())
+    return 0;
+  if (ggufOutputs.empty())
+    return fail("--export needs --gguf-outputs=FILE");
+  SafeTensorsWriter w;
+  for (const std::string &name : ggufExport) {
+    const GGUFTensor *t = f.lookup(name);
+    if (!t)
+      return fail(ggufFile + ": no tensor '" + name + "'");
+    int64_t k = t->shape.back(), n = t->numElements() / k;
+    auto ref = dequantizeGGML(*t);
+    if (!ref)
+      return fail(llvm::toString(ref.takeError()));
+    std::vector<uint8_t> rb(ref->size() * 4);
+    std::memcpy(rb.data(), ref->data(), rb.size());
+    w.add(name + ".reference", DType::F32, {n, k}, std::move(rb));
+    if (t->type == uint32_t(GGMLType::F32) || t->type == uint32_t(GGMLType::F16) ||
+        t->type == uint32_t(GGMLType::BF16))
+      continue;
+    auto p = relayoutGGMLBlocks(*t);
+    if (!p)
+      return fail(llvm::toString(p.takeError()));
+    auto bytes = [](const void *d, size_t n) {
+      std::vector<uint8_t> b(n);
+      std::memcpy(b.data(), d, n);
+      return b;
+    };
+    w.add(name + ".codes", DType::I32, {n, int64_t(p->codes.size()) / n},
+          bytes(p->codes.data(), p->codes.size() * 4));
+    w.add(name + ".scale", DType::F16, {n, k / 32},
+          bytes(p->scale.data(), p->scale.size() * 2));
+    if (!p->zero.empty())
+      w.add(name + ".zero", DType::F32, {n, k / 32},
+            bytes(p->zero.data(), p->zero.size() * 4));
+  }
+  if (llvm::Error e = w.write(ggufOutputs))
+    return fail(llvm::toString(std::move(e)));
+  return 0;
+}
+} // namespace
+
 int runModelMode() {
+  if (!ggufFile.empty())
+    return runGGUFInspect();
   Session s;
   auto loadStart = Clock::now();
   auto model = CompiledModel::load(modelDir);
@@ -346,6 +462,11 @@ int runModelMode() {
   }
   if (input.empty())
     return fail("the prompt has no tokens");
+  if (tokenizeOnly) {
+    llvm::outs() << "prompt token ids (" << input.size()
+                 << "): " << idList(input) << "\n";
+    return 0;
+  }
   if (maxNewTokens < 0)
     return fail("--max-new-tokens must be >= 0");
   int64_t capacity = int64_t(input.size()) + std::max(maxNewTokens.getValue(), 1);

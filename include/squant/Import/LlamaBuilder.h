@@ -22,6 +22,11 @@ struct BuildOptions {
   /// Element type of the KV cache: F32 or F16. (Quantized caches plug in
   /// here once the KV-cache ops exist.)
   runtime::DType kvCache = runtime::DType::F32;
+  /// ggml linears: build the per-group tables once at load time (compiled
+  /// `prepare_<type>` functions) instead of on every call. The tables take
+  /// 2 (Q4_x) or 32 (Q8_0) bytes per weight; a lowering that fuses
+  /// squant.build_lut into squant.lut_matmul wants this off.
+  bool hoistTables = true;
 };
 
 /// Builds the module and fills `manifest` (functions, bindings, shapes).

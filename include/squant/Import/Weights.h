@@ -43,6 +43,10 @@ struct WeightSpec {
   uint32_t ggmlType = 0;
   unsigned bits = 0;
   bool outliers = false;
+  /// GGML only: the tables are built once at load time by a compiled
+  /// `prepare_<type>` function (squant.build_lut) and passed to the layer
+  /// functions instead of the scales and zero points.
+  bool hoistedTables = false;
   /// Rank-1 weights (norms) have rows == 0.
   int64_t rows = 0, cols = 0;
   std::vector<runtime::ParamBinding> bindings;

@@ -42,6 +42,9 @@ struct ParamBinding {
   std::string part;
   DType dtype = DType::F32;
   llvm::SmallVector<int64_t> shape;
+  /// For part "lut": the compiled function that builds the tables once at
+  /// load time from this tensor's "scale" (and "zero") parts.
+  std::string prepare;
 };
 
 struct FunctionCall {
