@@ -457,6 +457,21 @@ public:
         SmallVector<ReassociationIndices>{{0}, {1, 2, 3}});
   }
 
+  /// Computes `v` into its own buffer. Upstream elementwise fusion would
+  /// otherwise fold a cheap-looking producer (SiLU, RMSNorm, RoPE) into the
+  /// matmul or attention reduction that consumes it and recompute it for
+  /// every output column (e.g. an expf per multiply-add of down_proj).
+  Value materialize(Value v) {
+    auto type = cast<RankedTensorType>(v.getType());
+    SmallVector<Value> dyn;
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      if (type.isDynamicDim(d))
+        dyn.push_back(tensor::DimOp::create(b, loc, v, d));
+    Value dest = empty(type.getShape(), type.getElementType(), dyn);
+    return bufferization::MaterializeInDestinationOp::create(b, loc, v, dest)
+        .getResult();
+  }
+
   Value splitHeads(Value x, int64_t heads) {
     auto type = RankedTensorType::get({kDyn, heads, c.headDim}, f32);
     return tensor::ExpandShapeOp::create(
@@ -676,19 +691,19 @@ mlir::squant::import::buildLlamaModule(MLIRContext &context,
       Value pos = arith::IndexCastOp::create(b, l, b.getIndexType(), p64);
       Value len = arith::AddIOp::create(b, l, pos, e.T);
       // Attention block.
-      Value xn = e.rmsNorm(x, wargs[0][0]);
+      Value xn = e.materialize(e.rmsNorm(x, wargs[0][0]));
       Value q = e.linear(xn, layer[1], wargs[1]);
       Value k = e.linear(xn, layer[2], wargs[2]);
       Value v = e.linear(xn, layer[3], wargs[3]);
-      Value qr = e.rope(e.splitHeads(q, hq), hq, pos);
+      Value qr = e.materialize(e.rope(e.splitHeads(q, hq), hq, pos));
       Value kr = e.rope(e.splitHeads(k, hkv), hkv, pos);
       Value keys = e.appendToCache(fixed[2], kr, pos, len);
       Value values = e.appendToCache(fixed[3], e.splitHeads(v, hkv), pos, len);
       Value attn = e.attention(qr, keys, values, pos, len);
-      Value o = e.linear(attn, layer[4], wargs[4]);
+      Value o = e.linear(e.materialize(attn), layer[4], wargs[4]);
       Value x1 = e.add(x, o, h);
       // MLP block (SwiGLU).
-      Value xn2 = e.rmsNorm(x1, wargs[5][0]);
+      Value xn2 = e.materialize(e.rmsNorm(x1, wargs[5][0]));
       Value gate = e.linear(xn2, layer[6], wargs[6]);
       Value up = e.linear(xn2, layer[7], wargs[7]);
       Value hidden = e.elementwise(
@@ -702,7 +717,7 @@ mlir::squant::import::buildLlamaModule(MLIRContext &context,
             Value silu = arith::DivFOp::create(bb, ll, gv, den);
             return arith::MulFOp::create(bb, ll, silu, uv);
           });
-      Value down = e.linear(hidden, layer[8], wargs[8]);
+      Value down = e.linear(e.materialize(hidden), layer[8], wargs[8]);
       Value x2 = e.add(x1, down, h);
       func::ReturnOp::create(b, l, x2);
     }
@@ -719,7 +734,7 @@ mlir::squant::import::buildLlamaModule(MLIRContext &context,
                    fixed, wargs);
     Emitter e(b, l, c);
     e.T = tensor::DimOp::create(b, l, fixed[0], 0);
-    Value xn = e.rmsNorm(fixed[0], wargs[0][0]);
+    Value xn = e.materialize(e.rmsNorm(fixed[0], wargs[0][0]));
     Value logits = e.linear(xn, weightsUsed.lmHead, wargs[1]);
     func::ReturnOp::create(b, l, logits);
     manifest.head =

@@ -113,6 +113,12 @@ static cl::opt<std::string> mcpu("mcpu",
                                  cl::init("host"), cl::cat(cat));
 static cl::opt<bool> quiet("quiet", cl::desc("No progress on stderr"),
                            cl::cat(cat));
+static cl::opt<std::string> tokenizerPath(
+    "tokenizer",
+    cl::desc("Tokenizer for squant-run: a tokenizer.json or a .gguf file "
+             "(default: tokenizer.json next to config.json, or the GGUF "
+             "input's own)"),
+    cl::cat(cat));
 
 namespace {
 using Clock = std::chrono::steady_clock;
@@ -291,6 +297,15 @@ FailureOr<OwningOpRef<ModuleOp>> importModel(MLIRContext &context,
         manifest.tokenizerPath = absolute(t);
       }
     }
+  }
+  if (!tokenizerPath.empty()) {
+    if (!llvm::sys::fs::exists(tokenizerPath)) {
+      failMsg(tokenizerPath + ": no such tokenizer file");
+      return failure();
+    }
+    manifest.tokenizerKind =
+        StringRef(tokenizerPath).ends_with(".gguf") ? "gguf" : "hf";
+    manifest.tokenizerPath = absolute(tokenizerPath);
   }
   return module;
 }
