@@ -44,6 +44,7 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <random>
 
 using namespace mlir::squant;
 using namespace mlir::squant::runtime;
@@ -82,6 +83,19 @@ static cl::opt<std::string> sensitivityPath(
 static cl::opt<unsigned> iterations("iterations",
                                     cl::desc("k-means iterations (max)"),
                                     cl::init(50), cl::cat(cat));
+static cl::opt<bool> randomWeights(
+    "random",
+    cl::desc("Ignore weight files: generate random weights (Gaussian, std "
+             "1/sqrt(in_features); embeddings 0.02; norms 1) for the "
+             "config.json given as INPUT (or in the INPUT directory)"),
+    cl::cat(cat));
+static cl::opt<unsigned> seed("seed", cl::desc("Seed for --random"),
+                              cl::init(1), cl::cat(cat));
+static cl::opt<std::string> denseDType(
+    "dense-dtype",
+    cl::desc("dtype of the tensors kept dense (embeddings, norms, LM head "
+             "and, with --method=none, the linears): f32 or f16"),
+    cl::init("f32"), cl::cat(cat));
 static cl::opt<std::string> tableDType("table-dtype",
                                        cl::desc("lookup_table dtype: f32 or "
                                                 "f16"),
@@ -101,6 +115,19 @@ struct Matrix {
 std::vector<uint8_t> floatBytes(const std::vector<float> &v) {
   std::vector<uint8_t> b(v.size() * 4);
   std::memcpy(b.data(), v.data(), b.size());
+  return b;
+}
+
+/// Dense tensors in --dense-dtype.
+DType denseType() { return denseDType == "f16" ? DType::F16 : DType::F32; }
+std::vector<uint8_t> denseBytes(const std::vector<float> &v) {
+  if (denseType() == DType::F32)
+    return floatBytes(v);
+  std::vector<uint8_t> b(v.size() * 2);
+  for (size_t i = 0; i < v.size(); ++i) {
+    uint16_t h = floatToHalf(v[i]);
+    std::memcpy(b.data() + 2 * i, &h, 2);
+  }
   return b;
 }
 
@@ -310,7 +337,22 @@ int main(int argc, char **argv) {
   std::vector<std::unique_ptr<SafeTensorsFile>> st;
   llvm::json::Object configJson;
   StringRef in = inputPath;
-  if (in.ends_with(".gguf")) {
+  if (denseDType != "f32" && denseDType != "f16")
+    return fail("--dense-dtype must be f32 or f16");
+  std::mt19937_64 rng(seed);
+  if (randomWeights) {
+    SmallString<256> cp(in);
+    if (llvm::sys::fs::is_directory(in))
+      llvm::sys::path::append(cp, "config.json");
+    auto text = llvm::MemoryBuffer::getFile(cp);
+    if (!text)
+      return fail(cp + ": cannot read: " + text.getError().message());
+    auto c = import::LlamaConfig::fromJSON((*text)->getBuffer(), cp);
+    if (!c)
+      return fail(llvm::toString(c.takeError()));
+    config = *c;
+    configJson = std::move(*llvm::json::parse((*text)->getBuffer())->getAsObject());
+  } else if (in.ends_with(".gguf")) {
     auto g = GGUFFile::open(in);
     if (!g)
       return fail(llvm::toString(g.takeError()));
@@ -383,6 +425,19 @@ int main(int argc, char **argv) {
     out.rows = rows;
     out.cols = cols;
     int64_t expected = (rows ? rows : 1) * cols;
+    if (randomWeights) {
+      out.data.resize(size_t(expected));
+      if (!rows) {
+        std::fill(out.data.begin(), out.data.end(), 1.0f);
+        return 0;
+      }
+      bool embedding = hf.contains("embed_tokens") || hf.contains("lm_head");
+      std::normal_distribution<float> dist(
+          0.0f, embedding ? 0.02f : 1.0f / std::sqrt(float(cols)));
+      for (float &v : out.data)
+        v = dist(rng);
+      return 0;
+    }
     if (gguf) {
       const GGUFTensor *t = gguf->lookup(ggufName);
       if (!t)
@@ -426,7 +481,7 @@ int main(int argc, char **argv) {
     if (rows)
       shape.push_back(rows);
     shape.push_back(cols);
-    writer.add(hf, DType::F32, shape, floatBytes(m.data));
+    writer.add(hf, denseType(), shape, denseBytes(m.data));
     return 0;
   };
   if (int rc = keepDense("model.embed_tokens.weight", "token_embd.weight",
@@ -434,7 +489,8 @@ int main(int argc, char **argv) {
     return rc;
   if (int rc = keepDense("model.norm.weight", "output_norm.weight", 0, h))
     return rc;
-  bool hasLmHead = gguf ? gguf->lookup("output.weight") != nullptr : [&] {
+  bool hasLmHead = randomWeights ? !config.tieWordEmbeddings
+                 : gguf ? gguf->lookup("output.weight") != nullptr : [&] {
     for (auto &f : st)
       if (f->lookup("lm_head.weight"))
         return true;
@@ -480,8 +536,8 @@ int main(int argc, char **argv) {
                               r.rows, r.cols, gguf ? r.permute : 0, m))
         return rc;
       if (method == "none") {
-        writer.add(base + ".weight", DType::F32, {r.rows, r.cols},
-                   floatBytes(m.data));
+        writer.add(base + ".weight", denseType(), {r.rows, r.cols},
+                   denseBytes(m.data));
         continue;
       }
       if (r.cols % 32 != 0)
