@@ -506,7 +506,7 @@ mlir::squant::runtime::relayoutGGMLBlocks(const GGUFTensor &t) {
   if (type != GGMLType::Q4_0 && type != GGMLType::Q4_1 &&
       type != GGMLType::Q8_0)
     return fail(t.name, "not a Q4_0, Q4_1 or Q8_0 tensor");
-  int64_t blockElems, blockBytes;
+  int64_t blockElems = 32, blockBytes = 0;
   ggmlBlockInfo(t.type, blockElems, blockBytes);
   int64_t k = t.shape.back();
   int64_t n = t.numElements() / k;
@@ -569,7 +569,7 @@ mlir::squant::runtime::dequantizeGGML(const GGUFTensor &t) {
   case GGMLType::Q4_0:
   case GGMLType::Q4_1:
   case GGMLType::Q8_0: {
-    int64_t blockElems, blockBytes;
+    int64_t blockElems = 32, blockBytes = 0;
     ggmlBlockInfo(t.type, blockElems, blockBytes);
     uint8_t codes[32];
     for (int64_t b = 0; b < count / 32; ++b) {

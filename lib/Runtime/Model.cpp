@@ -253,7 +253,9 @@ struct Descriptor {
     return d;
   }
   void *allocated() const { return reinterpret_cast<void *>(fields[0]); }
-  float *aligned() const { return reinterpret_cast<float *>(fields[1] ? fields[1] : 0) + fields[2]; }
+  float *aligned() const {
+    return reinterpret_cast<float *>(fields[1]) + fields[2];
+  }
   int64_t size(unsigned d) const { return fields[3 + d]; }
   int64_t stride(unsigned d, unsigned rank) const {
     return fields[3 + rank + d];
