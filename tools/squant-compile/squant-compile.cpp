@@ -20,6 +20,8 @@
 #include "squant/Pipelines/Pipelines.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Pass/PassRegistry.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
@@ -322,10 +324,12 @@ int compile(MLIRContext &context, DefaultTimingManager &tm) {
                       [](char ch) { return ch >= '0' && ch <= '9'; }))
       return failMsg("--chip='" + chip + "' is not an NVIDIA architecture "
                                          "(sm_XX, e.g. sm_80, sm_90a)");
-    if (emit != Emit::MLIR)
+    if (emit != Emit::MLIR && !PassPipelineInfo::lookup("squant-gpu-pipeline"))
       return failMsg("--target=cuda: the GPU lowering (squant-gpu-pipeline) "
                      "is not available yet; only --emit=mlir works for "
                      "--target=cuda until it lands");
+    if (emit != Emit::MLIR && emit != Emit::PTX && emit != Emit::Cubin)
+      return failMsg("--target=cuda emits mlir, ptx or cubin");
   } else if (emit == Emit::PTX || emit == Emit::Cubin) {
     return failMsg("--emit=ptx and --emit=cubin need --target=cuda");
   }
@@ -373,6 +377,44 @@ int compile(MLIRContext &context, DefaultTimingManager &tm) {
     if (!out)
       return 1;
     module->print(out->os());
+    out->keep();
+    return 0;
+  }
+
+  // GPU: the registered squant-gpu-pipeline (lib/Pipelines), then the
+  // device binaries that gpu-module-to-binary attached to the module.
+  if (target == Target::CUDA) {
+    progress.begin("squant-gpu-pipeline");
+    PassManager pm(&context);
+    if (failed(applyPassManagerCLOptions(pm)))
+      return failMsg("invalid pass manager options");
+    TimingScope t = root.nest("squant-gpu-pipeline");
+    pm.enableTiming(t);
+    std::string options = "chip=" + chip + " format=" +
+                          (emit == Emit::PTX ? "isa" : "bin");
+    if (!pipelineOptions.empty())
+      options += " " + pipelineOptions;
+    const PassPipelineInfo *gpu = PassPipelineInfo::lookup("squant-gpu-pipeline");
+    if (failed(gpu->addToPipeline(pm, options, [&](const Twine &msg) {
+          failMsg("squant-gpu-pipeline{" + options + "}: " + msg);
+          return failure();
+        })))
+      return 1;
+    if (failed(pm.run(*module)))
+      return failMsg("lowering through squant-gpu-pipeline failed");
+    progress.end();
+    std::string blob;
+    module->walk([&](gpu::BinaryOp bin) {
+      for (Attribute a : bin.getObjects())
+        if (auto obj = dyn_cast<gpu::ObjectAttr>(a))
+          blob += obj.getObject().getValue().str();
+    });
+    if (blob.empty())
+      return failMsg("squant-gpu-pipeline produced no device binary");
+    auto out = openOut(outputPath);
+    if (!out)
+      return 1;
+    out->os() << blob;
     out->keep();
     return 0;
   }
@@ -553,11 +595,18 @@ int main(int argc, char **argv) {
   registerPassManagerCLOptions();
   registerDefaultTimingManagerCLOptions();
   registerAsmPrinterCLOptions();
+  // The registered pipelines: squant-gpu-pipeline is looked up by name so
+  // that --target=cuda uses it as soon as it is built.
+  registerSQuantPassesAndPipelines();
+  // --help shows squant-compile's own options (the MLIR ones such as
+  // --mlir-timing and --mlir-print-ir-after-all still work).
+  cl::HideUnrelatedOptions(cat);
   cl::ParseCommandLineOptions(
       argc, argv,
       "squant-compile: compile LLaMA-family models (config.json + "
       "safetensors, GGUF) or MLIR modules to CPU objects and shared "
-      "libraries\n");
+      "libraries\n\nAlso accepted: --mlir-timing, --mlir-print-ir-after-all "
+      "and the other MLIR pass-manager options.\n");
   llvm::InitializeNativeTarget();
   llvm::InitializeNativeTargetAsmPrinter();
 
