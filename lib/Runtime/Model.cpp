@@ -400,6 +400,14 @@ Expected<std::unique_ptr<CompiledModel>> CompiledModel::load(StringRef dir) {
     if (!t)
       return fail(where() + " not found");
     if (p.part.empty()) {
+      std::optional<DType> dt = t->type == uint32_t(GGMLType::F32)    ? DType::F32
+                                : t->type == uint32_t(GGMLType::F16)  ? DType::F16
+                                : t->type == uint32_t(GGMLType::BF16) ? DType::BF16
+                                                                      : std::optional<DType>();
+      if (!dt || *dt != p.dtype ||
+          ArrayRef<int64_t>(t->shape) != ArrayRef<int64_t>(p.shape))
+        return fail(where() + " no longer has the type and shape it was "
+                              "compiled for");
       buf.data = const_cast<uint8_t *>(t->data.data());
       return buf;
     }
@@ -424,6 +432,10 @@ Expected<std::unique_ptr<CompiledModel>> CompiledModel::load(StringRef dir) {
           return fail(libPath + ": no function '_mlir_ciface_" + p.prepare +
                       "'");
         const GGMLBlockParams &bp = it->second;
+        if (p.shape.size() != 3 ||
+            size_t(p.shape[0] * p.shape[1]) != bp.scale.size())
+          return fail(where() + ": tables do not have the shape the model "
+                                "was compiled for");
         int64_t rows = p.shape[0], groups = p.shape[1];
         Descriptor result = Descriptor::result(3);
         Descriptor scale(const_cast<uint16_t *>(bp.scale.data()),
@@ -445,6 +457,16 @@ Expected<std::unique_ptr<CompiledModel>> CompiledModel::load(StringRef dir) {
       buf.data = lit->second;
       return buf;
     }
+    int64_t want = 1;
+    for (int64_t d : p.shape)
+      want *= d;
+    size_t have = p.part == "codes"   ? it->second.codes.size()
+                  : p.part == "scale" ? it->second.scale.size()
+                  : p.part == "zero"  ? it->second.zero.size()
+                                      : 0;
+    if (size_t(want) != have)
+      return fail(where() + ": part '" + p.part +
+                  "' does not have the shape the model was compiled for");
     if (p.part == "codes")
       buf.data = it->second.codes.data();
     else if (p.part == "scale")
