@@ -39,3 +39,10 @@ kjv_text() {
   fi
   bible -l1000 "Ruth 1:1-4:22" | sed -E -e 's/^ *[0-9]+ //' -e '/^Ruth [0-9]+$/d' -e '/^ *$/d'
 }
+# Calibration text for sensitivities, disjoint from the evaluation text:
+# the books of Jonah and Esther.
+kjv_calibration_text() {
+  for book in "Jonah 1:1-4:11" "Esther 1:1-10:3"; do
+    bible -l1000 "$book" | sed -E -e 's/^ *[0-9]+ //' -e '/^(Jonah|Esther) [0-9]+$/d' -e '/^ *$/d'
+  done
+}
