@@ -44,6 +44,10 @@ static cl::opt<std::string> modelDir("model",
                                      cl::cat(modelCat));
 static cl::opt<std::string> prompt("prompt", cl::desc("Prompt text"),
                                    cl::cat(modelCat));
+static cl::opt<std::string> promptFile("prompt-file",
+                                       cl::desc("Read the prompt text from "
+                                                "this file"),
+                                       cl::cat(modelCat));
 static cl::list<int> promptTokens("tokens",
                                   cl::desc("Prompt as token ids"),
                                   cl::CommaSeparated, cl::cat(modelCat));
@@ -452,6 +456,14 @@ int runModelMode() {
   std::vector<int32_t> input;
   if (!promptTokens.empty()) {
     input.assign(promptTokens.begin(), promptTokens.end());
+  } else if (!promptFile.empty()) {
+    if (!s.tok)
+      return fail("--prompt-file needs a model with a tokenizer");
+    auto buf = llvm::MemoryBuffer::getFile(promptFile);
+    if (!buf)
+      return fail(promptFile + ": cannot read: " + buf.getError().message());
+    std::string text = (*buf)->getBuffer().str();
+    input = s.tok->encode(chat ? chatWrap(text, true) : text);
   } else if (!prompt.empty() || chat) {
     if (!s.tok)
       return fail("--prompt needs a model with a tokenizer (use --tokens)");
