@@ -4,7 +4,8 @@ deterministic random weights, on the Python standard library only.
   make_tiny_llama.py OUT_DIR [--layers N] [--hidden H] [--inter I]
       [--heads Q] [--kv-heads KV] [--head-dim D] [--vocab V] [--dtype F32]
       [--tie] [--sqllm BITS] [--outliers FRACTION] [--vectors DIR]
-      [--break missing|shape|dtype|truncate|config]
+      [--break missing|shape|dtype|truncate|config|csr|lut|partial]
+      (csr, lut and partial need --sqllm B --outliers F)
 
 --sqllm quantizes every linear of every layer into the SqueezeLLM format
 (random codes packed with squant_ref.pack, random per-channel tables, and
@@ -125,6 +126,14 @@ def main():
     elif a.brk == "dtype":
         d, s, v = tensors["model.layers.0.mlp.gate_proj.weight"]
         tensors["model.layers.0.mlp.gate_proj.weight"] = ("I32", s, [int(x * 100) for x in v])
+    elif a.brk == "csr":  # an outlier column outside the row
+        d, s, v = tensors["model.layers.1.self_attn.v_proj.cols"]
+        tensors["model.layers.1.self_attn.v_proj.cols"] = (d, s, [v[0] + 1000] + v[1:])
+    elif a.brk == "lut":  # 5 table entries: not 2^bits
+        d, s, v = tensors["model.layers.0.mlp.up_proj.lookup_table"]
+        tensors["model.layers.0.mlp.up_proj.lookup_table"] = (d, [s[0], 5], v[:s[0] * 5])
+    elif a.brk == "partial":  # rows without cols/vals
+        del tensors["model.layers.0.mlp.down_proj.vals"]
     path = os.path.join(a.out, "model.safetensors")
     st.write(path, tensors)
     if a.brk == "truncate":
