@@ -1,9 +1,11 @@
 # Shared by the SmolLM2 benchmarks: builds squant, installs what is missing,
-# and sets $SMOLLM2_GGUF, $BIN and $KJV_TEXT.
+# and sets $SMOLLM2_GGUF and $BIN; kjv_text / kjv_calibration_text print the
+# public-domain texts the perplexity benchmark uses.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BUILD_DIR="${SQUANT_BUILD_DIR:-$ROOT/build}"
 BIN="$BUILD_DIR/bin"
+echo "building squant in $BUILD_DIR (scripts/setup.sh) ..." >&2
 SQUANT_BUILD_DIR="$BUILD_DIR" bash "$ROOT/scripts/setup.sh" >/dev/null
 PY="${PYTHON:-python3}"
 smollm2_path() {
