@@ -37,6 +37,45 @@ if config.ptxas and os.path.exists(config.ptxas):
     config.available_features.add("ptxas")
     config.substitutions.append(("%ptxas", config.ptxas))
 
+# The CUDA host runtime (built when a CUDA toolkit is found) and a GPU to run
+# on: GPU execution tests REQUIRE cuda-gpu and are reported UNSUPPORTED here.
+config.substitutions.append(("%squant_bench", os.path.join(config.squant_src_root, "bench")))
+if config.squant_cuda_runtime and os.path.exists(config.squant_cuda_runtime):
+    config.available_features.add("cuda-runtime")
+    config.substitutions.append(("%squant_cuda_runtime", config.squant_cuda_runtime))
+    stub = "/usr/local/cuda/lib64/stubs/libcuda.so"
+    if os.path.exists(stub):
+        config.available_features.add("cuda-stub")
+        config.substitutions.append(("%cuda_stub", stub))
+    import shutil
+    import subprocess
+    gpus = ""
+    smi = shutil.which("nvidia-smi")
+    if smi:
+        try:
+            gpus = subprocess.run([smi, "-L"], capture_output=True, text=True,
+                                  timeout=30).stdout
+        except (OSError, subprocess.SubprocessError):
+            gpus = ""
+    chip = ""
+    if "GPU" in gpus:
+        try:
+            cap = subprocess.run([smi, "--query-gpu=compute_cap", "--format=csv,noheader"],
+                                 capture_output=True, text=True, timeout=30).stdout
+            major, minor = cap.splitlines()[0].strip().split(".")
+            chip = "sm_%s%s" % (major, minor)
+        except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+            chip = ""
+    if chip:
+        config.available_features.add("cuda-gpu")
+        config.substitutions.append(("%gpu_chip", chip))
+    else:
+        lit_config.note("no GPU found (nvidia-smi -L): GPU execution tests "
+                        "(REQUIRES: cuda-gpu) are skipped")
+else:
+    lit_config.note("squant_cuda_runtime not built (no CUDA toolkit): GPU "
+                    "execution tests (REQUIRES: cuda-gpu) are skipped")
+
 # Optional Python packages for the model checks (test/Driver/SmolLM2): each
 # gated test says REQUIRES: and is reported as unsupported without them.
 import json

@@ -293,7 +293,7 @@ public:
     auto freqType = RankedTensorType::get({half}, f32);
     Value freqs = arith::ConstantOp::create(
         b, loc, DenseElementsAttr::get(freqType, ArrayRef<float>(invFreq)));
-    bool interleaved = c.ropeStyle == RopeStyle::Interleaved;
+    bool interleaved = c.ropeStyle == import::RopeStyle::Interleaved;
     Value out = empty({kDyn, heads, d}, f32, {T});
     return generic(
         {x}, out, 3, {{0, 1, 2}, {0, 1, 2}}, "ppp",

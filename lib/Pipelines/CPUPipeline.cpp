@@ -20,6 +20,7 @@
 #include "mlir/Conversion/VectorToLLVM/ConvertVectorToLLVMPass.h"
 #include "mlir/Conversion/VectorToSCF/VectorToSCF.h"
 #include "mlir/Conversion/AffineToStandard/AffineToStandard.h"
+#include "mlir/Conversion/BufferizationToMemRef/BufferizationToMemRef.h"
 #include "mlir/Dialect/Arith/Transforms/Passes.h"
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -61,8 +62,11 @@ void mlir::squant::buildCPUPipeline(OpPassManager &pm,
   pm.addPass(createStorageSpecifierToLLVMPass());
   pm.addNestedPass<func::FuncOp>(createCanonicalizerPass());
 
-  // 3. Free the temporaries that bufferization allocated.
+  // 3. Free the temporaries that bufferization allocated. The deallocation
+  // pipeline may clone buffers it does not own (e.g. a function result that
+  // is a cast of a local allocation): lower those clones to memref.
   bufferization::buildBufferDeallocationPipeline(pm);
+  pm.addPass(createConvertBufferizationToMemRefPass());
 
   // 4. Loops and vectors -> LLVM.
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
@@ -87,4 +91,5 @@ void mlir::squant::registerSQuantPipelines() {
       "Lower func + squant ops on tensors to the LLVM dialect for CPU "
       "execution (mlir-runner, squant-run)",
       buildCPUPipeline);
+  registerGPUPipeline();
 }

@@ -4,6 +4,9 @@
 
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 
+#include "llvm/ADT/DenseSet.h"
+
+#include <cstdlib>
 #include <cstring>
 
 using namespace llvm;
@@ -92,4 +95,17 @@ mlir::squant::runtime::callMemRefFunction(ExecutionEngine &engine,
     results.push_back(std::move(r));
   }
   return results;
+}
+
+void mlir::squant::runtime::freeResultBuffers(
+    ArrayRef<MemRefResult> results, ArrayRef<const void *> notOwned) {
+  // memref.get_global lowers to descriptors whose allocated pointer is this
+  // sentinel: the data lives in a global, not on the heap.
+  const void *globalSentinel = reinterpret_cast<const void *>(0xdeadbeef);
+  llvm::DenseSet<const void *> skip(notOwned.begin(), notOwned.end());
+  skip.insert(globalSentinel);
+  skip.insert(nullptr);
+  for (const MemRefResult &r : results)
+    if (skip.insert(r.allocated).second)
+      std::free(r.allocated);
 }

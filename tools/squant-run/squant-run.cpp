@@ -15,10 +15,12 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "squant/Dialect/SQuant/IR/SQuantDialect.h"
 #include "squant/InitSQuant.h"
 #include "squant/Pipelines/Pipelines.h"
 #include "squant/Runtime/MemRefCall.h"
 #include "squant/Runtime/SafeTensors.h"
+#include "squant/Support/ParserGuard.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
@@ -84,7 +86,7 @@ static cl::list<std::string>
 
 namespace {
 /// Name of an argument or result given by the `squant.name` attribute.
-constexpr llvm::StringLiteral kNameAttr = "squant.name";
+constexpr llvm::StringLiteral kNameAttr = SQuantDialect::kNameAttrName;
 
 /// The safetensors dtype a tensor element type is written as.
 std::optional<DType> dtypeFor(Type t) {
@@ -180,6 +182,8 @@ void printTensor(llvm::raw_ostream &os, StringRef name, Type elt,
 }
 
 int run(MLIRContext &context, llvm::SourceMgr &sourceMgr) {
+  if (reportKnownParserCrash(sourceMgr))
+    return 1;
   OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
   if (!module)
     return 1;
@@ -376,6 +380,10 @@ int run(MLIRContext &context, llvm::SourceMgr &sourceMgr) {
       printTensor(llvm::outs(), outNames[i], elt, r.sizes, bytes);
     writer.add(outNames[i], dtype, r.sizes, std::move(bytes));
   }
+  SmallVector<const void *> argBuffers;
+  for (const BoundArg &b : bound)
+    argBuffers.push_back(b.data);
+  freeResultBuffers(*results, argBuffers);
   if (!outputsPath.empty())
     if (llvm::Error err = writer.write(outputsPath))
       return failNoLoc(llvm::toString(std::move(err)));

@@ -10,4 +10,133 @@
 
 include "mlir/Pass/PassBase.td"
 
+//===----------------------------------------------------------------------===//
+// SQuantToGPU
+//===----------------------------------------------------------------------===//
+
+def ConvertSQuantToGPU : Pass<"convert-squant-to-gpu", "ModuleOp"> {
+  let summary = "Lower squant ops to fused GPU kernels (gpu.func + gpu.launch_func)";
+  let description = [{
+    Every squant op (`lut_matmul`, `lut_dequant`, `unpack`, `pack`,
+    `build_lut`) becomes one fused kernel in `gpu.module @squant_kernels`
+    and a `gpu.launch_func` at the op's position; a split-K or outlier
+    matmul adds a second, deterministic combine kernel. Weights are never materialized:
+    when the codes come from `squant.unpack squeezellm`, the kernels read the
+    packed words themselves (128-bit loads of four adjacent output channels,
+    3-bit groups of 32 codes in 3 words decoded natively), look the codes up
+    in tables staged in shared memory (one bank per lane), accumulate in f32,
+    reduce across warps in shared memory and across K splits with warp
+    shuffles, and add the CSR outliers in the combine kernel.
+
+    The strategy (channels per thread, rows per thread, warps along K,
+    K splits) is chosen per M bucket (1, 2-4, 5-8, 9-64 and beyond or
+    dynamic) and recorded on each kernel as `squant.strategy`; identical
+    kernels are shared. Works on the tensor form (operands reach the kernel
+    through `bufferization.to_buffer`, the result through
+    `bufferization.to_tensor`; CSR outliers through their level buffers) and
+    on the memref form. See docs/gpu-kernels.md.
+
+    Ops that cannot be lowered (dynamic N or K, empty shapes, non-identity
+    layouts) get an error at their location.
+  }];
+  let options = [
+    Option<"numSMs", "num-sms", "int64_t", /*default=*/"132",
+           "Streaming multiprocessors of the target (sizes the K split)">,
+    Option<"splitK", "split-k", "int64_t", /*default=*/"0",
+           "Force the number of K splits of lut_matmul (0: choose per shape)">,
+    Option<"warpsK", "warps-k", "int64_t", /*default=*/"0",
+           "Force the warps per block that split K (0: choose per M bucket)">
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::bufferization::BufferizationDialect",
+    "::mlir::gpu::GPUDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::sparse_tensor::SparseTensorDialect",
+    "::mlir::vector::VectorDialect"
+  ];
+}
+
+def SQuantGPUCheckTarget : Pass<"squant-gpu-check-target", "ModuleOp"> {
+  let summary = "Validate a GPU target (chip, output format, CUDA tools)";
+  let description = [{
+    The first step of `squant-gpu-pipeline`: rejects, with an error at the
+    module's location, a chip that squant does not know (the NVPTX backend
+    would abort on it, or on a PTX version too old for it), an output
+    format other than `isa`, `bin` or `fatbin`, and `bin`/`fatbin` when
+    `ptxas` (and for `fatbin`, `fatbinary`) cannot be found in
+    `<toolkit>/bin`, `$PATH`, or `$CUDA_ROOT`/`$CUDA_HOME`/`$CUDA_PATH`
+    or `/usr/local/cuda`. It changes nothing.
+  }];
+  let options = [
+    Option<"chip", "chip", "std::string", /*default=*/"\"sm_80\"",
+           "Target chip (sm_75 ... sm_90a, sm_100, sm_100a, sm_120, sm_120a)">,
+    Option<"format", "format", "std::string", /*default=*/"\"isa\"",
+           "Output format: isa (PTX), bin (cubin) or fatbin">,
+    Option<"toolkit", "toolkit", "std::string", /*default=*/"\"\"",
+           "CUDA toolkit root searched first for ptxas and fatbinary">
+  ];
+}
+
+def SQuantGPUHostBuffers : Pass<"squant-gpu-host-buffers", "ModuleOp"> {
+  let summary = "Place the host functions' buffers in device memory";
+  let description = [{
+    After bufferization, host functions allocate kernel outputs and
+    workspaces with `memref.alloc` (host memory). This pass rewrites every
+    allocation that reaches device code to `gpu.alloc`, its
+    `memref.dealloc`s to `gpu.dealloc` and the `memref.copy`s touching it to
+    `gpu.memcpy`. A buffer reaches device code when it flows (through views
+    and casts) into a kernel launch, a `gpu.memcpy`, a copy with device
+    memory on the other side, a result of a public function, or a call
+    argument the callee treats as device memory; the buffers of public
+    functions are device pointers by contract. Other allocations (e.g. the
+    pointer arrays of the deallocation helpers) stay on the host. Runs
+    after bufferization and buffer deallocation, before
+    `gpu-async-region`. A host `memref.load`/`memref.store` of device
+    memory is an error, and so is a host constant (`memref.get_global`)
+    that reaches device code other than by a copy.
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect"];
+}
+
+def SQuantGPULaunchToLoops : Pass<"squant-gpu-launch-to-loops", "ModuleOp"> {
+  let summary = "Run GPU kernels sequentially on the host (testing)";
+  let description = [{
+    Replaces every `gpu.launch_func` by loops that execute the kernel body
+    on the host: three loops over the grid and, per block, the kernel body
+    cut at each top-level `gpu.barrier` and `gpu.shuffle` into phases, each
+    phase a loop over the block's threads. Values live across a cut are
+    kept per thread in buffers; a shuffle reads its partner lane's value
+    from the buffer. Workgroup memory becomes a host buffer. The result
+    runs through `squant-cpu-pipeline` (e.g. with `squant-run`), so kernel
+    indexing is tested against the reference on a machine without a GPU.
+
+    Kernels must keep barriers and shuffles at the top level of their body
+    (the squant kernel generator does); nested ones, private memory and
+    other cross-lane ops are reported as errors. Alignment hints on vector
+    loads and stores are dropped (host buffers are not 16-byte aligned).
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect"
+  ];
+}
+
+def SQuantNVVMInvariantLoads : Pass<"squant-nvvm-invariant-loads", "ModuleOp"> {
+  let summary = "Mark kernel loads from read-only arguments invariant";
+  let description = [{
+    Runs on the LLVM dialect inside `gpu.module`s (after
+    `convert-gpu-to-nvvm`). A load in a kernel whose address is a
+    `getelementptr` chain rooted at a kernel argument carrying
+    `llvm.readonly` gets the `invariant` flag, and read-only pointer
+    arguments get `noalias`; NVPTX selects either as `ld.global.nc` (the
+    read-only data cache). `convert-squant-to-gpu`
+    marks exactly the buffers a kernel only reads; the memref calling
+    convention cannot carry `noalias`, which NVPTX would otherwise need.
+  }];
+}
+
 #endif // SQUANT_CONVERSION_PASSES_TD

@@ -48,6 +48,13 @@ callMemRefFunction(ExecutionEngine &engine, llvm::StringRef name,
                    llvm::ArrayRef<MemRefArg> args,
                    llvm::ArrayRef<unsigned> resultRanks);
 
+/// Frees the buffers the callee allocated for its results: each distinct
+/// `allocated` pointer once, except pointers in `notOwned` (arguments the
+/// function returned as they were) and the sentinel upstream uses for
+/// results that are global constants.
+void freeResultBuffers(llvm::ArrayRef<MemRefResult> results,
+                       llvm::ArrayRef<const void *> notOwned);
+
 } // namespace squant::runtime
 } // namespace mlir
 

@@ -389,3 +389,21 @@ func.func @codebook_entries(%s: tensor<4xf32>, %i: tensor<4x8xf32>) {
   %0 = squant.build_lut iq4_nl scale(%s : tensor<4xf32>) outs(%i : tensor<4x8xf32>) -> tensor<4x8xf32>
   return
 }
+
+// -----
+
+//===----------------------------------------------------------------------===//
+// Dialect attributes
+//===----------------------------------------------------------------------===//
+
+// expected-error @+1 {{expected 'squant.name' on argument #0 to be a string, found 3 : i64}}
+func.func @name_not_string(%x: tensor<4xf32> {squant.name = 3}) {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{unknown squant attribute 'squant.nmae' on result #0}}
+func.func @unknown_attr(%x: tensor<4xf32>) -> (tensor<4xf32> {squant.nmae = "y"}) {
+  return %x : tensor<4xf32>
+}

@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "squant/Dialect/SQuant/IR/SQuantOps.h"
+#include "VerifyUtils.h"
 
 #include "mlir/Dialect/SparseTensor/IR/SparseTensor.h"
 #include "mlir/IR/TypeUtilities.h"
@@ -14,6 +15,7 @@
 
 using namespace mlir;
 using namespace mlir::squant;
+using namespace mlir::squant::detail;
 
 unsigned mlir::squant::getCodeBitWidth(Type type) {
   auto intType = dyn_cast<IntegerType>(type);
@@ -27,65 +29,6 @@ unsigned mlir::squant::getCodeBitWidth(Type type) {
 //===----------------------------------------------------------------------===//
 
 namespace {
-/// Prints a shape as "[64, ?]".
-std::string shapeStr(ArrayRef<int64_t> shape) {
-  std::string s;
-  llvm::raw_string_ostream os(s);
-  os << '[';
-  llvm::interleaveComma(shape, os, [&](int64_t d) {
-    if (ShapedType::isDynamic(d))
-      os << '?';
-    else
-      os << d;
-  });
-  os << ']';
-  return s;
-}
-
-/// Two dimensions are compatible when either is dynamic or they are equal.
-bool dimsCompatible(int64_t a, int64_t b) {
-  return ShapedType::isDynamic(a) || ShapedType::isDynamic(b) || a == b;
-}
-
-bool shapesCompatible(ArrayRef<int64_t> a, ArrayRef<int64_t> b) {
-  return a.size() == b.size() &&
-         llvm::all_of(llvm::zip(a, b), [](auto p) {
-           return dimsCompatible(std::get<0>(p), std::get<1>(p));
-         });
-}
-
-bool isSupportedFloat(Type t) { return t.isF16() || t.isBF16() || t.isF32(); }
-
-ShapedType shaped(Value v) { return cast<ShapedType>(v.getType()); }
-
-LogicalResult verifyFloatElement(Operation *op, StringRef name, Value v) {
-  Type t = shaped(v).getElementType();
-  if (!isSupportedFloat(t))
-    return op->emitOpError() << "expected '" << name
-                             << "' element type to be f16, bf16 or f32, found "
-                             << t;
-  return success();
-}
-
-LogicalResult verifyRank(Operation *op, StringRef name, Value v, int64_t rank,
-                         StringRef dims) {
-  int64_t found = shaped(v).getRank();
-  if (found != rank)
-    return op->emitOpError() << "expected '" << name << "' of rank " << rank
-                             << " (" << dims << "), found rank " << found;
-  return success();
-}
-
-LogicalResult verifyShape(Operation *op, StringRef name, Value v,
-                          ArrayRef<int64_t> expected, StringRef dims) {
-  ArrayRef<int64_t> found = shaped(v).getShape();
-  if (!shapesCompatible(found, expected))
-    return op->emitOpError()
-           << "expected '" << name << "' of shape " << dims << " = "
-           << shapeStr(expected) << ", found " << shapeStr(found);
-  return success();
-}
-
 /// The tensor-or-memref discipline shared by all destination-style ops.
 LogicalResult verifyDpsForm(Operation *op, Value init) {
   bool tensorForm = isa<RankedTensorType>(init.getType());
@@ -174,21 +117,6 @@ LogicalResult verifyTable(Operation *op, Value codes, Value lut) {
   return success();
 }
 
-/// Effects of a destination-style op on memrefs: inputs are read, the init
-/// is written. Tensor forms have no memory effects.
-void getDpsEffects(
-    DestinationStyleOpInterface op,
-    SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
-        &effects) {
-  for (OpOperand *operand : op.getDpsInputOperands())
-    if (isa<MemRefType>(operand->get().getType()))
-      effects.emplace_back(MemoryEffects::Read::get(), operand,
-                           SideEffects::DefaultResource::get());
-  for (OpOperand &operand : op.getDpsInitsMutable())
-    if (isa<MemRefType>(operand.get().getType()))
-      effects.emplace_back(MemoryEffects::Write::get(), &operand,
-                           SideEffects::DefaultResource::get());
-}
 } // namespace
 
 #define SQUANT_DPS_EFFECTS(OP)                                                 \

@@ -1,9 +1,10 @@
 //===- BufferizableOpInterfaceImpl.cpp - squant bufferization -------------===//
 //
 // External BufferizableOpInterface models: every squant op is
-// destination-style, so it reads its inputs, writes its `outs` operand in
-// place, and its tensor result aliases (is equivalent to) `outs`. Bufferizing
-// re-creates the op on memrefs with no results.
+// destination-style, so it reads its inputs, writes its `outs` operands in
+// place, and each tensor result aliases (is equivalent to) its `outs`
+// operand (kv_append: the cache). Bufferizing re-creates the op on memrefs
+// with no results.
 //
 //===----------------------------------------------------------------------===//
 
@@ -20,10 +21,9 @@ using namespace mlir::bufferization;
 using namespace mlir::squant;
 
 namespace {
-template <typename OpTy>
-struct SQuantOpBufferization
-    : DstBufferizableOpInterfaceExternalModel<SQuantOpBufferization<OpTy>,
-                                              OpTy> {
+template <typename ConcreteModel, typename OpTy>
+struct SQuantBufferizationBase
+    : DstBufferizableOpInterfaceExternalModel<ConcreteModel, OpTy> {
   LogicalResult bufferize(Operation *op, RewriterBase &rewriter,
                           const BufferizationOptions &options,
                           BufferizationState &state) const {
@@ -46,9 +46,27 @@ struct SQuantOpBufferization
     OperationState bufferized(op->getLoc(), op->getName(), buffers,
                               TypeRange{}, op->getAttrs());
     Operation *newOp = rewriter.create(bufferized);
-    Value init = cast<DestinationStyleOpInterface>(newOp).getDpsInits()[0];
-    replaceOpWithBufferizedValues(rewriter, op, init);
+    SmallVector<Value> inits =
+        cast<DestinationStyleOpInterface>(newOp).getDpsInits();
+    replaceOpWithBufferizedValues(rewriter, op, inits);
     return success();
+  }
+};
+
+template <typename OpTy>
+struct SQuantOpBufferization
+    : SQuantBufferizationBase<SQuantOpBufferization<OpTy>, OpTy> {};
+
+/// KV-cache ops: kv_append reads and writes its cache (the destination);
+/// kv_dequantize and kv_attention overwrite their `outs` without reading
+/// them.
+template <typename OpTy>
+struct SQuantKVOpBufferization
+    : SQuantBufferizationBase<SQuantKVOpBufferization<OpTy>, OpTy> {
+  bool bufferizesToMemoryRead(Operation *op, OpOperand &opOperand,
+                              const AnalysisState &state) const {
+    return isa<KVAppendOp>(op) ||
+           !cast<DestinationStyleOpInterface>(op).isDpsInit(&opOperand);
   }
 };
 
@@ -56,11 +74,18 @@ template <typename... OpTys>
 void attachModels(MLIRContext *ctx) {
   (OpTys::template attachInterface<SQuantOpBufferization<OpTys>>(*ctx), ...);
 }
+
+template <typename... OpTys>
+void attachKVModels(MLIRContext *ctx) {
+  (OpTys::template attachInterface<SQuantKVOpBufferization<OpTys>>(*ctx),
+   ...);
+}
 } // namespace
 
 void mlir::squant::registerBufferizableOpInterfaceExternalModels(
     DialectRegistry &registry) {
   registry.addExtension(+[](MLIRContext *ctx, SQuantDialect *) {
     attachModels<BuildLutOp, LutDequantOp, LutMatmulOp, PackOp, UnpackOp>(ctx);
+    attachKVModels<KVAppendOp, KVAttentionOp, KVDequantizeOp>(ctx);
   });
 }

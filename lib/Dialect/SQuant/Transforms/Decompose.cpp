@@ -419,4 +419,5 @@ void mlir::squant::populateSQuantDecomposePatterns(
     RewritePatternSet &patterns) {
   patterns.add<DecomposeBuildLut, DecomposeLutDequant, DecomposeLutMatmul,
                DecomposePack, DecomposeUnpack>(patterns.getContext());
+  populateSQuantDecomposeKVCachePatterns(patterns);
 }

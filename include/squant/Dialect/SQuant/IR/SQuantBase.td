@@ -32,7 +32,18 @@ def SQuant_Dialect : Dialect {
 
     `squant-decompose` rewrites every op to linalg/tensor/arith: that
     lowering is the executable reference semantics of the dialect.
+
+    The discardable attribute `squant.name` (a string) names a function
+    argument or result: `squant-run` binds arguments to the tensors of that
+    name and writes results under it.
   }];
+  let hasRegionArgAttrVerify = 1;
+  let hasRegionResultAttrVerify = 1;
+  let extraClassDeclaration = [{
+    /// Names a function argument or result (a StringAttr).
+    static constexpr ::llvm::StringLiteral kNameAttrName = "squant.name";
+  }];
+  let useDefaultAttributePrinterParser = 1;
 }
 
 #endif // SQUANT_DIALECT_SQUANT_IR_SQUANTBASE_TD

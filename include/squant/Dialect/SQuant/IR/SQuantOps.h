@@ -15,6 +15,10 @@
 #include "squant/Dialect/SQuant/IR/SQuantDialect.h"
 
 #include "squant/Dialect/SQuant/IR/SQuantEnums.h.inc"
+#include "squant/Dialect/SQuant/IR/SQuantKVCache.h"
+
+#define GET_ATTRDEF_CLASSES
+#include "squant/Dialect/SQuant/IR/SQuantAttrs.h.inc"
 
 #define GET_OP_CLASSES
 #include "squant/Dialect/SQuant/IR/SQuantOps.h.inc"

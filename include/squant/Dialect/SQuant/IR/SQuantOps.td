@@ -38,5 +38,6 @@ class SQuant_DpsOp<string mnemonic, list<Trait> traits = []>
 }
 
 include "squant/Dialect/SQuant/IR/SQuantLUTOps.td"
+include "squant/Dialect/SQuant/IR/SQuantKVCacheOps.td"
 
 #endif // SQUANT_DIALECT_SQUANT_IR_SQUANTOPS_TD

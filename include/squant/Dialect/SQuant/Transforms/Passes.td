@@ -25,10 +25,33 @@ def SQuantDecompose : Pass<"squant-decompose"> {
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::linalg::LinalgDialect",
+    "::mlir::math::MathDialect",
     "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect",
     "::mlir::sparse_tensor::SparseTensorDialect",
     "::mlir::tensor::TensorDialect"
   ];
+}
+
+def SQuantKVMemoryReport : Pass<"squant-kv-memory-report"> {
+  let summary = "Report the memory of every KV cache: bytes per token per layer";
+  let description = [{
+    Emits a remark at each `squant.kv_append`, `squant.kv_dequantize` and
+    `squant.kv_attention` with the memory of its cache for one sequence
+    (batch row) and one layer, computed from the `#squant.kv_format` and the
+    element types of the cache tensors:
+
+    * bytes per token: the packed key and value codes, scales and zero
+      points (kivi key scales and zeros are per G tokens, amortized), and
+      outlier values and channel indices;
+    * fixed bytes, independent of the length: sink tokens and kivi residual
+      buffers;
+    * the per-layer tables (kvquant), shared by all sequences;
+    * the bytes per token of an fp16 cache (`2 * H * D * 2`) and the ratio.
+
+    The IR is not changed. Example (LLaMA-7B shapes):
+    `squant-opt --squant-kv-memory-report examples/kv-cache/llama7b-memory.mlir -o /dev/null`.
+  }];
 }
 
 #endif // SQUANT_DIALECT_SQUANT_TRANSFORMS_PASSES_TD

@@ -1,0 +1,6 @@
+// RUN: not squant-opt %s --convert-squant-to-gpu="warps-k=64" 2>&1 | FileCheck %s
+// RUN: not squant-opt %s --convert-squant-to-gpu="num-sms=0" 2>&1 | FileCheck %s
+// CHECK: error: convert-squant-to-gpu: expected num-sms > 0, split-k >= 0 and 0 <= warps-k <= 32
+func.func @f() {
+  return
+}
