@@ -18,6 +18,7 @@
 #include "squant/Import/Weights.h"
 #include "squant/InitSQuant.h"
 #include "squant/Pipelines/Pipelines.h"
+#include "squant/Support/ParserGuard.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -348,6 +349,9 @@ int compile(MLIRContext &context, DefaultTimingManager &tm) {
       llvm::SourceMgr sm;
       sm.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
       SourceMgrDiagnosticHandler handler(sm, &context);
+      // Input the MLIR 22 parser would crash on gets a diagnostic instead.
+      if (reportKnownParserCrash(sm))
+        return 1;
       module = parseSourceFile<ModuleOp>(sm, &context);
       if (!module)
         return 1;
