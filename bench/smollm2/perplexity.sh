@@ -8,7 +8,7 @@
 source "$(dirname "$0")/common.sh"
 OUT="${1:-$BUILD_DIR/bench-perplexity}"
 CTX="${2:-128}"
-WINDOWS="${3:-4}"
+WINDOWS="${3:-8}"
 mkdir -p "$OUT"
 kjv_text > "$OUT/ruth.txt"
 G="$SMOLLM2_GGUF"
