@@ -681,8 +681,12 @@ mlir::squant::import::buildLlamaModule(MLIRContext &context,
           llvm::formatv("layer_{0}", functionOfSignature.size()).str();
       it = functionOfSignature.try_emplace(sig, name).first;
       Location l = NameLoc::get(StringAttr::get(&context, name));
-      createFunction(b, *module, l, name, {act, posType, cacheType, cacheType},
-                     ws, act, fixed, wargs);
+      func::FuncOp fn = createFunction(b, *module, l, name,
+                                       {act, posType, cacheType, cacheType},
+                                       ws, act, fixed, wargs);
+      // The position is read by the host code (cache offsets, lengths):
+      // under squant-gpu-pipeline it stays in host memory.
+      fn.setArgAttr(1, SQuantDialect::kHostAttrName, UnitAttr::get(&context));
       Emitter e(b, l, c);
       Value x = fixed[0];
       e.T = tensor::DimOp::create(b, l, x, 0);

@@ -90,6 +90,10 @@ void mlir::squant::buildCPUPipeline(OpPassManager &pm,
   }
 
   // 4. Loops and vectors -> LLVM.
+  buildLLVMLoweringTail(pm);
+}
+
+void mlir::squant::buildLLVMLoweringTail(OpPassManager &pm) {
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
   pm.addNestedPass<func::FuncOp>(createConvertVectorToSCFPass());
   pm.addNestedPass<func::FuncOp>(memref::createExpandReallocPass());

@@ -2,8 +2,15 @@
 //
 // func + squant ops on tensors
 //   -> squant-gpu-check-target        chip / format / CUDA tools, or an error
-//   -> convert-squant-to-gpu          fused kernels + launches
+//   -> convert-squant-to-gpu          fused kernels + launches (ops without
+//                                     one: their linalg decomposition)
 //   -> sparsification-and-bufferization, buffer deallocation (host side)
+//   -> squant-gpu-map-linalg          the rest of the graph (linalg on
+//                                     buffers, copies) -> gpu.launch
+//   -> squant-gpu-expand-math         math in kernels without libdevice
+//   -> gpu-kernel-outlining
+//      [host-emulation: squant-gpu-launch-to-loops, then the CPU tail to
+//       the LLVM dialect; stop]
 //   -> squant-gpu-host-buffers        host allocations in device memory
 //   -> gpu-async-region
 //   -> the upstream NVVM lowering (the passes of gpu-lower-to-nvvm-pipeline,
@@ -19,6 +26,7 @@
 #include "squant/Pipelines/Pipelines.h"
 
 #include "mlir/Conversion/AffineToStandard/AffineToStandard.h"
+#include "mlir/Conversion/BufferizationToMemRef/BufferizationToMemRef.h"
 #include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
 #include "mlir/Conversion/FuncToLLVM/ConvertFuncToLLVMPass.h"
 #include "mlir/Conversion/GPUCommon/GPUCommonPass.h"
@@ -48,7 +56,8 @@ void mlir::squant::buildGPUPipeline(OpPassManager &pm,
   // 0. Refuse what would abort later (unknown chip, missing ptxas).
   SQuantGPUCheckTargetOptions check;
   check.chip = options.chip;
-  check.format = options.format;
+  check.format = options.hostEmulation ? std::string("isa")
+                                       : std::string(options.format);
   check.toolkit = options.toolkit;
   pm.addPass(createSQuantGPUCheckTarget(check));
   const GPUChipInfo *chip = lookupGPUChip(options.chip);
@@ -58,6 +67,7 @@ void mlir::squant::buildGPUPipeline(OpPassManager &pm,
   kernels.numSMs = chip ? chip->numSMs : 132;
   kernels.splitK = options.splitK;
   kernels.warpsK = options.warpsK;
+  kernels.decomposeUnsupported = options.decomposeUnsupported;
   pm.addPass(createConvertSQuantToGPU(kernels));
   pm.addPass(createCanonicalizerPass());
 
@@ -78,10 +88,30 @@ void mlir::squant::buildGPUPipeline(OpPassManager &pm,
   pm.addPass(createStorageSpecifierToLLVMPass());
   pm.addNestedPass<func::FuncOp>(createCanonicalizerPass());
   bufferization::buildBufferDeallocationPipeline(pm);
+  pm.addPass(createConvertBufferizationToMemRefPass());
+
+  // 3. The rest of the graph (linalg on buffers, copies) -> kernels, so that
+  // the host code only allocates, launches and frees.
+  pm.addPass(createSQuantGPUMapLinalg());
+  pm.addPass(createSQuantGPUExpandMath());
+  pm.addPass(createGpuKernelOutliningPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+
+  // Testing without a GPU: the same kernels run on the host, and the module
+  // is lowered like squant-cpu-pipeline's output.
+  if (options.hostEmulation) {
+    pm.addPass(createSQuantGPULaunchToLoops());
+    pm.addPass(createCanonicalizerPass());
+    buildLLVMLoweringTail(pm);
+    return;
+  }
+
+  // 4. Every buffer the host code touches lives in device memory.
   pm.addPass(createSQuantGPUHostBuffers());
   pm.addNestedPass<func::FuncOp>(createGpuAsyncRegionPass());
 
-  // 3. The upstream NVVM lowering (as gpu-lower-to-nvvm-pipeline), with the
+  // 5. The upstream NVVM lowering (as gpu-lower-to-nvvm-pipeline), with the
   // chip's PTX version.
   pm.addPass(createConvertVectorToSCFPass());
   pm.addPass(createSCFToControlFlowPass());
@@ -115,7 +145,7 @@ void mlir::squant::buildGPUPipeline(OpPassManager &pm,
   pm.addNestedPass<gpu::GPUModuleOp>(createReconcileUnrealizedCastsPass());
   pm.addPass(createSQuantNVVMInvariantLoads());
 
-  // 4. Host code -> LLVM, kernels -> binary.
+  // 6. Host code -> LLVM, kernels -> binary.
   pm.addPass(createGpuToLLVMConversionPass());
   GpuModuleToBinaryPassOptions binary;
   binary.compilationTarget = options.format;

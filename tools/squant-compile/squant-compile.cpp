@@ -2,6 +2,7 @@
 //
 //   squant-compile INPUT --target=cpu|cuda [--chip=sm_XX]
 //                  --emit=mlir|llvm|ptx|cubin|obj|so -o OUT
+//                  [--gpu-host-emulation]
 //
 // INPUT is a model directory (LLaMA-family config.json + safetensors, or a
 // .gguf file in it), a .gguf file, a config.json, or an MLIR module. Models
@@ -108,12 +109,19 @@ static cl::opt<std::string> weightDType("weight-dtype",
                                         cl::init("f16"), cl::cat(cat));
 static cl::opt<std::string> pipelineOptions(
     "pipeline-options",
-    cl::desc("Options of squant-cpu-pipeline, e.g. 'kernels=reference'"),
+    cl::desc("Options of squant-cpu-pipeline, e.g. 'kernels=reference' "
+             "(of squant-gpu-pipeline with --target=cuda)"),
     cl::init(""), cl::cat(cat));
 static cl::opt<std::string> mcpu("mcpu",
                                  cl::desc("CPU to generate code for "
                                           "(default: the host)"),
                                  cl::init("host"), cl::cat(cat));
+static cl::opt<bool> gpuHostEmulation(
+    "gpu-host-emulation",
+    cl::desc("Testing without a GPU: with --target=cuda, lower through "
+             "squant-gpu-pipeline{host-emulation=true} (the same kernels, run "
+             "on the host) and emit llvm, obj or so like --target=cpu"),
+    cl::cat(cat));
 static cl::opt<bool> quiet("quiet", cl::desc("No progress on stderr"),
                            cl::cat(cat));
 static cl::opt<std::string> tokenizerPath(
@@ -329,10 +337,19 @@ int compile(MLIRContext &context, DefaultTimingManager &tm) {
       return failMsg("--target=cuda: the GPU lowering (squant-gpu-pipeline) "
                      "is not available yet; only --emit=mlir works for "
                      "--target=cuda until it lands");
-    if (emit != Emit::MLIR && emit != Emit::PTX && emit != Emit::Cubin)
-      return failMsg("--target=cuda emits mlir, ptx or cubin");
+    if (gpuHostEmulation) {
+      if (emit == Emit::PTX || emit == Emit::Cubin)
+        return failMsg("--gpu-host-emulation emits mlir, llvm, obj or so "
+                       "(host code), not ptx or cubin");
+    } else if (emit != Emit::MLIR && emit != Emit::PTX &&
+               emit != Emit::Cubin) {
+      return failMsg("--target=cuda emits mlir, ptx or cubin (llvm, obj "
+                     "and so with --gpu-host-emulation)");
+    }
   } else if (emit == Emit::PTX || emit == Emit::Cubin) {
     return failMsg("--emit=ptx and --emit=cubin need --target=cuda");
+  } else if (gpuHostEmulation) {
+    return failMsg("--gpu-host-emulation needs --target=cuda");
   }
 
   // 1. Import.
@@ -385,8 +402,15 @@ int compile(MLIRContext &context, DefaultTimingManager &tm) {
     return 0;
   }
 
+  // Every public function gets the C interface (models already have it).
+  for (auto fn : module->getOps<func::FuncOp>())
+    if (!fn.isExternal() && fn.isPublic())
+      fn->setAttr("llvm.emit_c_interface", UnitAttr::get(&context));
+
   // GPU: the registered squant-gpu-pipeline (lib/Pipelines), then the
-  // device binaries that gpu-module-to-binary attached to the module.
+  // device binaries that gpu-module-to-binary attached to the module. With
+  // --gpu-host-emulation the kernels become host loops and the module goes
+  // on to LLVM like the CPU pipeline's output.
   if (target == Target::CUDA) {
     progress.begin("squant-gpu-pipeline");
     PassManager pm(&context);
@@ -395,7 +419,9 @@ int compile(MLIRContext &context, DefaultTimingManager &tm) {
     TimingScope t = root.nest("squant-gpu-pipeline");
     pm.enableTiming(t);
     std::string options = "chip=" + chip + " format=" +
-                          (emit == Emit::PTX ? "isa" : "bin");
+                          (emit == Emit::Cubin ? "bin" : "isa");
+    if (gpuHostEmulation)
+      options += " host-emulation=true";
     if (!pipelineOptions.empty())
       options += " " + pipelineOptions;
     const PassPipelineInfo *gpu = PassPipelineInfo::lookup("squant-gpu-pipeline");
@@ -407,6 +433,8 @@ int compile(MLIRContext &context, DefaultTimingManager &tm) {
     if (failed(pm.run(*module)))
       return failMsg("lowering through squant-gpu-pipeline failed");
     progress.end();
+  }
+  if (target == Target::CUDA && !gpuHostEmulation) {
     std::string blob;
     module->walk([&](gpu::BinaryOp bin) {
       for (Attribute a : bin.getObjects())
@@ -423,13 +451,8 @@ int compile(MLIRContext &context, DefaultTimingManager &tm) {
     return 0;
   }
 
-  // Every public function gets the C interface (models already have it).
-  for (auto fn : module->getOps<func::FuncOp>())
-    if (!fn.isExternal() && fn.isPublic())
-      fn->setAttr("llvm.emit_c_interface", UnitAttr::get(&context));
-
   // 2. The CPU pipeline (the builder squant-opt registers).
-  {
+  if (target == Target::CPU) {
     progress.begin("squant-cpu-pipeline");
     std::string errs;
     llvm::raw_string_ostream es(errs);

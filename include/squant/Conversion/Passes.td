@@ -117,11 +117,17 @@ def ConvertSQuantToGPU : Pass<"convert-squant-to-gpu", "ModuleOp"> {
     on the memref form. See docs/gpu-kernels.md.
 
     Ops that cannot be lowered (dynamic N or K, empty shapes, non-identity
-    layouts) get an error at their location.
+    layouts) get an error at their location; with `decompose-unsupported`
+    they are rewritten to their reference decomposition (`squant-decompose`:
+    linalg/tensor/arith) instead, which `squant-gpu-map-linalg` later maps
+    to generic kernels.
   }];
   let options = [
     Option<"numSMs", "num-sms", "int64_t", /*default=*/"132",
            "Streaming multiprocessors of the target (sizes the K split)">,
+    Option<"decomposeUnsupported", "decompose-unsupported", "bool",
+           /*default=*/"false",
+           "Decompose the ops that have no fused kernel instead of failing">,
     Option<"splitK", "split-k", "int64_t", /*default=*/"0",
            "Force the number of K splits of lut_matmul (0: choose per shape)">,
     Option<"warpsK", "warps-k", "int64_t", /*default=*/"0",
@@ -131,8 +137,10 @@ def ConvertSQuantToGPU : Pass<"convert-squant-to-gpu", "ModuleOp"> {
     "::mlir::arith::ArithDialect",
     "::mlir::bufferization::BufferizationDialect",
     "::mlir::gpu::GPUDialect",
+    "::mlir::linalg::LinalgDialect",
     "::mlir::math::MathDialect",
     "::mlir::memref::MemRefDialect",
+    "::mlir::tensor::TensorDialect",
     "::mlir::scf::SCFDialect",
     "::mlir::sparse_tensor::SparseTensorDialect",
     "::mlir::vector::VectorDialect"
@@ -171,7 +179,10 @@ def SQuantGPUHostBuffers : Pass<"squant-gpu-host-buffers", "ModuleOp"> {
     and casts) into a kernel launch, a `gpu.memcpy`, a copy with device
     memory on the other side, a result of a public function, or a call
     argument the callee treats as device memory; the buffers of public
-    functions are device pointers by contract. Other allocations (e.g. the
+    functions are device pointers by contract, except arguments marked
+    `squant.host` (host buffers that only the host code reads, such as a
+    decoder layer's position; one that reaches device code is an error).
+    Other allocations (e.g. the
     pointer arrays of the deallocation helpers) stay on the host. Runs
     after bufferization and buffer deallocation, before
     `gpu-async-region`. A host `memref.load`/`memref.store` of device
@@ -202,6 +213,76 @@ def SQuantGPULaunchToLoops : Pass<"squant-gpu-launch-to-loops", "ModuleOp"> {
     "::mlir::arith::ArithDialect",
     "::mlir::memref::MemRefDialect",
     "::mlir::scf::SCFDialect"
+  ];
+}
+
+def SQuantGPUMapLinalg : Pass<"squant-gpu-map-linalg", "ModuleOp"> {
+  let summary = "Map the host functions' linalg ops and buffer copies to GPU launches";
+  let description = [{
+    Runs after bufferization in `squant-gpu-pipeline`, on host functions
+    whose squant ops are already kernels: every remaining linalg op on
+    buffers and every `memref.copy` between buffers (not from a host
+    constant or a stack buffer) becomes a `gpu.launch`, so that the host
+    code only allocates, launches and frees (a whole decoder: RMSNorm,
+    RoPE, attention over the KV cache, SwiGLU, residuals, the embedding
+    gather, dense linears, the KV-cache append).
+
+    * Reductions over one dim with an associative f32 combiner (`addf`,
+      `mulf`, `maximumf`, `minimumf`, `maxnumf`, `minnumf`) get a
+      cooperative kernel of 256 threads: a warp per output (static
+      reductions of at most 256 elements), a block per output (longer or
+      dynamic ones), or, when a streamed operand is contiguous along the
+      output's innermost dim and none is strided along it, lanes along that
+      dim and the 8 warps along the reduction. Partials are combined by
+      `gpu.shuffle xor` butterflies and in shared memory in a fixed order
+      (deterministic, no atomics). A `linalg.fill` that only initializes
+      the output is folded into the kernel.
+    * Everything else takes upstream's path: `linalgOpToParallelLoops`, the
+      parallel dims collapsed into one (`collapseParallelLoops`), tiled by
+      256 (`tileParallelLoop`), tiles mapped to blocks and points to
+      threads, `scf.parallel` -> `gpu.launch`
+      (`populateParallelLoopToGPUPatterns`); reduction dims stay sequential
+      inside a thread.
+    * `memref.get_global` and constants used in a kernel are sunk into it.
+
+    Launches are named `<function>_<kind>_<n>` in module `squant_kernels`
+    (where the squant kernels are, so that a program has one device
+    binary; kinds: `reduce_warp`, `reduce_block`,
+    `reduce_column`, `map`, `fill`, `copy`, `loop_reduce`);
+    `gpu-kernel-outlining` outlines them. Every kernel keeps its barriers
+    and shuffles at the top level of its body, so
+    `squant-gpu-launch-to-loops` can run it on the host.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::gpu::GPUDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect"
+  ];
+}
+
+def SQuantGPUExpandMath : Pass<"squant-gpu-expand-math", "ModuleOp"> {
+  let summary = "Kernels compute math functions without libdevice";
+  let description = [{
+    In every kernel (`gpu.launch` bodies and `gpu.func`s), rewrites
+    transcendental math ops with upstream's polynomial approximations
+    (`exp`, `log`, `log1p`, `log2`, `expm1`, `sin`, `cos`, `tanh`, `erf`,
+    `erfc`, `atan`, `atan2`, `asin`, `acos`, `cbrt`; f16/bf16 computed in
+    f32) and expansions (`rsqrt` as `1 / sqrt`, `tan`, `sinh`, `cosh`), and
+    the remaining correctly rounded ops (`sqrt`, `floor`, `ceil`, `trunc`,
+    `roundeven`, `round`, `absf`, `copysign`) into `llvm.call_intrinsic`s
+    of the LLVM intrinsics that NVPTX implements natively. Without it,
+    `convert-gpu-to-nvvm` calls libdevice, which is only linked when a
+    CUDA toolkit is found and which differs from the host's libm. Run
+    before `squant-gpu-launch-to-loops`, host emulation executes the same
+    arithmetic as the GPU. `math.fma` is left to `convert-math-to-llvm`.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::LLVM::LLVMDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::vector::VectorDialect"
   ];
 }
 

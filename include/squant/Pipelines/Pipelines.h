@@ -83,14 +83,33 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
       *this, "warps-k",
       llvm::cl::desc("Force the warps per block along K (0: per M bucket)"),
       llvm::cl::init(0)};
+  PassOptions::Option<bool> decomposeUnsupported{
+      *this, "decompose-unsupported",
+      llvm::cl::desc("squant ops without a fused kernel (e.g. dynamic "
+                     "shapes) take their reference decomposition, mapped to "
+                     "generic kernels, instead of failing"),
+      llvm::cl::init(true)};
+  PassOptions::Option<bool> hostEmulation{
+      *this, "host-emulation",
+      llvm::cl::desc("Testing without a GPU: run the same kernels on the "
+                     "host (squant-gpu-launch-to-loops) and lower the module "
+                     "to the LLVM dialect for the CPU instead of NVVM"),
+      llvm::cl::init(false)};
 };
 
 /// func + squant ops on tensors -> fused GPU kernels (convert-squant-to-gpu)
-/// -> NVVM -> PTX/cubin/fatbin in a gpu.binary, and the host code -> LLVM
-/// dialect calling the mgpu* runtime (squant_cuda_runtime). Host functions
-/// take and return device buffers. The first pass rejects unknown chips,
-/// formats and missing CUDA tools with an error.
+/// and, after bufferization, the rest of the graph -> generic kernels
+/// (squant-gpu-map-linalg) -> NVVM -> PTX/cubin/fatbin in one gpu.binary,
+/// and the host code -> LLVM dialect calling the mgpu* runtime
+/// (squant_cuda_runtime). Host functions take and return device buffers
+/// (except arguments marked squant.host). The first pass rejects unknown
+/// chips, formats and missing CUDA tools with an error. With host-emulation
+/// the kernels run on the host and the result is CPU LLVM dialect.
 void buildGPUPipeline(OpPassManager &pm, const GPUPipelineOptions &options);
+
+/// Buffers, loops, vectors, math -> LLVM dialect for the host: the tail of
+/// squant-cpu-pipeline, shared with squant-gpu-pipeline{host-emulation}.
+void buildLLVMLoweringTail(OpPassManager &pm);
 
 /// Registers `squant-cpu-pipeline` (and later pipelines) with the pass
 /// registry.

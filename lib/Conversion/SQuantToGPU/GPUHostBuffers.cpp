@@ -13,11 +13,13 @@
 // device pointers by contract, arguments and results alike), or a call
 // argument the callee treats as device memory.
 // Everything else stays on the host: e.g. the small pointer arrays of the
-// buffer-deallocation helpers.
+// buffer-deallocation helpers, and public function arguments marked
+// `squant.host` (read by the host code only, e.g. a decoder's position).
 //
 //===----------------------------------------------------------------------===//
 
 #include "squant/Conversion/Passes.h"
+#include "squant/Dialect/SQuant/IR/SQuantDialect.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -54,6 +56,10 @@ Value rootBuffer(Value v) {
   return v;
 }
 
+/// Function argument attribute: a host buffer (only the host code reads it).
+constexpr llvm::StringLiteral kHostBufferAttrName =
+    squant::SQuantDialect::kHostAttrName;
+
 struct SQuantGPUHostBuffersPass
     : squant::impl::SQuantGPUHostBuffersBase<SQuantGPUHostBuffersPass> {
   void runOnOperation() override {
@@ -68,10 +74,17 @@ struct SQuantGPUHostBuffersPass
         return device.insert(rootBuffer(v)).second;
       return false;
     };
+    // Arguments marked `squant.host` are host buffers the host code reads
+    // (e.g. a decoder layer's position); all others are device pointers.
+    DenseSet<Value> host;
     for (func::FuncOp f : funcs)
       if (f.isPublic() && !f.isExternal())
-        for (BlockArgument arg : f.getArguments())
-          sink(arg);
+        for (BlockArgument arg : f.getArguments()) {
+          if (f.getArgAttr(arg.getArgNumber(), kHostBufferAttrName))
+            host.insert(arg);
+          else
+            sink(arg);
+        }
     // Propagate to a fixpoint (calls make private parameters device).
     bool changed = true;
     while (changed) {
@@ -120,6 +133,16 @@ struct SQuantGPUHostBuffersPass
 
     IRRewriter rewriter(&getContext());
     bool failed = false;
+    for (Value arg : host)
+      if (device.contains(arg)) {
+        auto f = cast<func::FuncOp>(
+            cast<BlockArgument>(arg).getOwner()->getParentOp());
+        f.emitError() << "squant-gpu-host-buffers: argument #"
+                      << cast<BlockArgument>(arg).getArgNumber()
+                      << " is marked " << kHostBufferAttrName
+                      << " but reaches device code";
+        failed = true;
+      }
     for (func::FuncOp f : funcs) {
       SmallVector<Operation *> ops;
       f.walk([&](Operation *op) {

@@ -10,14 +10,17 @@
 #include "squant/Conversion/Passes.h"
 #include "squant/Conversion/SQuantToGPU/SQuantToGPU.h"
 #include "squant/Dialect/SQuant/IR/SQuantOps.h"
+#include "squant/Dialect/SQuant/Transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/SparseTensor/IR/SparseTensor.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
@@ -62,17 +65,31 @@ struct ConvertSQuantToGPUPass
     ModuleOp module = getOperation();
     MLIRContext *ctx = &getContext();
     bool blocked = false;
+    SmallVector<Operation *> unsupported;
     module.walk([&](Operation *op) {
       if (!isa_and_nonnull<SQuantDialect>(op->getDialect()))
         return;
       std::string reason = getGPULoweringBlocker(op);
       if (reason.empty())
         return;
+      if (decomposeUnsupported) {
+        unsupported.push_back(op);
+        return;
+      }
       op->emitOpError() << "cannot be lowered to GPU kernels: " << reason;
       blocked = true;
     });
     if (blocked)
       return signalPassFailure();
+    // The reference decomposition of the ops without a kernel (and of the
+    // squant ops it creates).
+    if (!unsupported.empty()) {
+      RewritePatternSet decompose(ctx);
+      populateSQuantDecomposePatterns(decompose);
+      GreedyRewriteConfig config;
+      config.setStrictness(GreedyRewriteStrictness::ExistingAndNewOps);
+      (void)applyOpPatternsGreedily(unsupported, std::move(decompose), config);
+    }
 
     SQuantToGPUOptions options;
     options.numSMs = numSMs;

@@ -69,3 +69,27 @@ func.func @upload() -> memref<4xf32> {
   memref.copy %g, %d : memref<4xf32> to memref<4xf32>
   return %d : memref<4xf32>
 }
+
+// -----
+
+// An argument marked squant.host stays in host memory: the host code may
+// read it (here a position), and it is not treated as device memory.
+// CHECK-LABEL: func.func @host_arg
+// CHECK: memref.load %arg1
+// CHECK: gpu.alloc
+func.func @host_arg(%x: memref<?xf32>, %pos: memref<1xi64> {squant.host}) -> memref<?xf32> {
+  %c0 = arith.constant 0 : index
+  %p = memref.load %pos[%c0] : memref<1xi64>
+  %n = arith.index_cast %p : i64 to index
+  %a = memref.alloc(%n) : memref<?xf32>
+  memref.copy %x, %a : memref<?xf32> to memref<?xf32>
+  return %a : memref<?xf32>
+}
+
+// -----
+
+// A host argument that reaches device code is an error.
+// expected-error @+1 {{squant-gpu-host-buffers: argument #0 is marked squant.host but reaches device code}}
+func.func @host_arg_on_device(%pos: memref<4xf32> {squant.host}) -> memref<4xf32> {
+  return %pos : memref<4xf32>
+}

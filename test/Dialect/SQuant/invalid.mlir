@@ -403,6 +403,20 @@ func.func @name_not_string(%x: tensor<4xf32> {squant.name = 3}) {
 
 // -----
 
+// expected-error @+1 {{expected 'squant.host' on argument #1 to be a unit attribute, found "yes"}}
+func.func @host_not_unit(%x: tensor<4xf32>, %p: memref<1xi32> {squant.host = "yes"}) {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{unknown squant attribute 'squant.host' on result #0}}
+func.func @host_on_result(%x: tensor<4xf32>) -> (tensor<4xf32> {squant.host}) {
+  return %x : tensor<4xf32>
+}
+
+// -----
+
 // expected-error @+1 {{unknown squant attribute 'squant.nmae' on result #0}}
 func.func @unknown_attr(%x: tensor<4xf32>) -> (tensor<4xf32> {squant.nmae = "y"}) {
   return %x : tensor<4xf32>

@@ -41,6 +41,14 @@ static LogicalResult verifyNameAttr(Operation *op, NamedAttribute attr,
 LogicalResult SQuantDialect::verifyRegionArgAttribute(Operation *op, unsigned,
                                                       unsigned argIndex,
                                                       NamedAttribute attr) {
+  if (attr.getName() == kHostAttrName) {
+    if (!isa<UnitAttr>(attr.getValue()))
+      return op->emitError() << "expected '" << kHostAttrName
+                             << "' on argument #" << argIndex
+                             << " to be a unit attribute, found "
+                             << attr.getValue();
+    return success();
+  }
   return verifyNameAttr(op, attr, "argument", argIndex);
 }
 

@@ -36,12 +36,18 @@ def SQuant_Dialect : Dialect {
     The discardable attribute `squant.name` (a string) names a function
     argument or result: `squant-run` binds arguments to the tensors of that
     name and writes results under it.
+
+    The discardable unit attribute `squant.host` marks a function argument
+    (a memref or tensor) that only the host code reads, e.g. a decoder
+    layer's position: `squant-gpu-pipeline` keeps it in host memory.
   }];
   let hasRegionArgAttrVerify = 1;
   let hasRegionResultAttrVerify = 1;
   let extraClassDeclaration = [{
     /// Names a function argument or result (a StringAttr).
     static constexpr ::llvm::StringLiteral kNameAttrName = "squant.name";
+    /// Marks a function argument read by host code only (a UnitAttr).
+    static constexpr ::llvm::StringLiteral kHostAttrName = "squant.host";
   }];
   let useDefaultAttributePrinterParser = 1;
 }
