@@ -7,14 +7,16 @@
 //   -> sparsification-and-bufferization, buffer deallocation (host side)
 //   -> squant-gpu-map-linalg          the rest of the graph (linalg on
 //                                     buffers, copies) -> gpu.launch
-//   -> squant-gpu-expand-math         math in kernels without libdevice
+//   -> squant-gpu-expand-math{intrinsics=false}
+//                                     polynomial math in kernels
 //   -> gpu-kernel-outlining
 //      [host-emulation: squant-gpu-launch-to-loops, then the CPU tail to
 //       the LLVM dialect; stop]
 //   -> squant-gpu-host-buffers        host allocations in device memory
 //   -> gpu-async-region
 //   -> the upstream NVVM lowering (the passes of gpu-lower-to-nvvm-pipeline,
-//      with the PTX version the chip needs), plus
+//      with the PTX version the chip needs), plus squant-gpu-expand-math
+//      (sqrt, floor, ... as NVPTX-native intrinsics, not libdevice) and
 //      squant-nvvm-invariant-loads    read-only buffers through ld.global.nc
 //   -> gpu-module-to-binary{format}   PTX (isa), cubin (bin) or fatbin
 //   -> host LLVM dialect calling the mgpu* runtime.
@@ -93,7 +95,9 @@ void mlir::squant::buildGPUPipeline(OpPassManager &pm,
   // 3. The rest of the graph (linalg on buffers, copies) -> kernels, so that
   // the host code only allocates, launches and frees.
   pm.addPass(createSQuantGPUMapLinalg());
-  pm.addPass(createSQuantGPUExpandMath());
+  SQuantGPUExpandMathOptions approximate;
+  approximate.intrinsics = false;
+  pm.addPass(createSQuantGPUExpandMath(approximate));
   pm.addPass(createGpuKernelOutliningPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
@@ -134,6 +138,8 @@ void mlir::squant::buildGPUPipeline(OpPassManager &pm,
   ConvertGpuOpsToNVVMOpsOptions toNVVM;
   toNVVM.indexBitwidth = 64;
   pm.addNestedPass<gpu::GPUModuleOp>(createStripDebugInfoPass());
+  // sqrt, floor, ... -> NVPTX-native LLVM intrinsics (not libdevice).
+  pm.addPass(createSQuantGPUExpandMath());
   // math.fma -> llvm.intr.fma (fma.rn.f32) before convert-gpu-to-nvvm, which
   // would call libdevice's __nv_fmaf (an unresolved extern unless libdevice
   // is linked).

@@ -269,15 +269,23 @@ def SQuantGPUExpandMath : Pass<"squant-gpu-expand-math", "ModuleOp"> {
     transcendental math ops with upstream's polynomial approximations
     (`exp`, `log`, `log1p`, `log2`, `expm1`, `sin`, `cos`, `tanh`, `erf`,
     `erfc`, `atan`, `atan2`, `asin`, `acos`, `cbrt`; f16/bf16 computed in
-    f32) and expansions (`rsqrt` as `1 / sqrt`, `tan`, `sinh`, `cosh`), and
-    the remaining correctly rounded ops (`sqrt`, `floor`, `ceil`, `trunc`,
-    `roundeven`, `round`, `absf`, `copysign`) into `llvm.call_intrinsic`s
-    of the LLVM intrinsics that NVPTX implements natively. Without it,
-    `convert-gpu-to-nvvm` calls libdevice, which is only linked when a
-    CUDA toolkit is found and which differs from the host's libm. Run
-    before `squant-gpu-launch-to-loops`, host emulation executes the same
-    arithmetic as the GPU. `math.fma` is left to `convert-math-to-llvm`.
+    f32) and expansions (`rsqrt` as `1 / sqrt`, `tan`, `sinh`, `cosh`), and,
+    with `intrinsics`, the remaining exactly specified ops (`sqrt`, `floor`,
+    `ceil`, `trunc`, `roundeven`, `round`, `absf`, `copysign`) into
+    `llvm.call_intrinsic`s of the LLVM intrinsics that NVPTX implements
+    natively. Without it, `convert-gpu-to-nvvm` calls libdevice, which is
+    only linked when a CUDA toolkit is found and which differs from the
+    host's libm. `squant-gpu-pipeline` runs it without `intrinsics` before
+    `squant-gpu-launch-to-loops` (host emulation executes the same
+    approximations as the GPU) and with `intrinsics` right before the NVVM
+    lowering (`llvm.call_intrinsic` has unknown memory effects for MLIR).
+    `math.fma` is left to `convert-math-to-llvm`.
   }];
+  let options = [
+    Option<"intrinsics", "intrinsics", "bool", /*default=*/"true",
+           "Also rewrite sqrt, floor, ceil, trunc, roundeven, round, absf "
+           "and copysign into LLVM intrinsic calls">
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::LLVM::LLVMDialect",

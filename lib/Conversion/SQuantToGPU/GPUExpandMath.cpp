@@ -8,13 +8,17 @@
 //    (exp, log, sin, cos, tanh, erf, ... through
 //    populateMathPolynomialApproximationPatterns, f16/bf16 computed in f32)
 //    and upstream's expansions (rsqrt -> 1 / sqrt, tan, sinh, cosh);
-//  * the correctly rounded basic ops left over (sqrt, floor, ceil, trunc,
-//    roundeven, round, absf, copysign) into calls of the LLVM intrinsics
-//    that NVPTX implements natively (convert-gpu-to-nvvm would otherwise
-//    route them to libdevice too). math.fma is left to convert-math-to-llvm.
+//  * with `intrinsics`, the exactly specified basic ops left over (sqrt,
+//    floor, ceil, trunc, roundeven, round, absf, copysign) into calls of
+//    the LLVM intrinsics that NVPTX implements natively
+//    (convert-gpu-to-nvvm would otherwise route them to libdevice too).
+//    math.fma is left to convert-math-to-llvm.
 //
-// It runs before squant-gpu-launch-to-loops, so host emulation executes the
-// same arithmetic as the GPU.
+// squant-gpu-pipeline runs it without `intrinsics` before
+// squant-gpu-launch-to-loops, so host emulation executes the same
+// approximations as the GPU, and with `intrinsics` right before the NVVM
+// lowering (the basic ops are IEEE-exact on both sides). llvm.call_intrinsic
+// has unknown memory effects for MLIR, hence the late second step.
 //
 //===----------------------------------------------------------------------===//
 
@@ -72,6 +76,8 @@ bool inKernel(Operation *op) {
 
 struct SQuantGPUExpandMathPass
     : squant::impl::SQuantGPUExpandMathBase<SQuantGPUExpandMathPass> {
+  using Base::Base;
+
   void runOnOperation() override {
     MLIRContext *ctx = &getContext();
     RewritePatternSet patterns(ctx);
@@ -86,14 +92,16 @@ struct SQuantGPUExpandMathPass
     populateMathPolynomialApproximationPatterns(patterns, approximate);
     math::populateExpansionPatterns(patterns,
                                     {"rsqrt", "tan", "sinh", "cosh"});
-    patterns.add<ToIntrinsic<math::SqrtOp>>(ctx, "llvm.sqrt");
-    patterns.add<ToIntrinsic<math::FloorOp>>(ctx, "llvm.floor");
-    patterns.add<ToIntrinsic<math::CeilOp>>(ctx, "llvm.ceil");
-    patterns.add<ToIntrinsic<math::TruncOp>>(ctx, "llvm.trunc");
-    patterns.add<ToIntrinsic<math::RoundEvenOp>>(ctx, "llvm.roundeven");
-    patterns.add<ToIntrinsic<math::RoundOp>>(ctx, "llvm.round");
-    patterns.add<ToIntrinsic<math::AbsFOp>>(ctx, "llvm.fabs");
-    patterns.add<ToIntrinsic<math::CopySignOp>>(ctx, "llvm.copysign");
+    if (intrinsics) {
+      patterns.add<ToIntrinsic<math::SqrtOp>>(ctx, "llvm.sqrt");
+      patterns.add<ToIntrinsic<math::FloorOp>>(ctx, "llvm.floor");
+      patterns.add<ToIntrinsic<math::CeilOp>>(ctx, "llvm.ceil");
+      patterns.add<ToIntrinsic<math::TruncOp>>(ctx, "llvm.trunc");
+      patterns.add<ToIntrinsic<math::RoundEvenOp>>(ctx, "llvm.roundeven");
+      patterns.add<ToIntrinsic<math::RoundOp>>(ctx, "llvm.round");
+      patterns.add<ToIntrinsic<math::AbsFOp>>(ctx, "llvm.fabs");
+      patterns.add<ToIntrinsic<math::CopySignOp>>(ctx, "llvm.copysign");
+    }
     FrozenRewritePatternSet frozen(std::move(patterns));
 
     // Kernel bodies: gpu.func, and gpu.launch not nested in a kernel.

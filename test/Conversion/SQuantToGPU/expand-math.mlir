@@ -1,5 +1,13 @@
 // squant-gpu-expand-math: kernels compute math without libdevice calls.
 // RUN: squant-opt %s --squant-gpu-expand-math | FileCheck %s
+// RUN: squant-opt %s --squant-gpu-expand-math="intrinsics=false" | FileCheck %s --check-prefix=POLY
+// POLY-LABEL: func.func @kernel(
+// POLY-NOT: llvm.call_intrinsic
+// POLY-NOT: math.exp
+// POLY-NOT: math.sin
+// POLY-NOT: math.cos
+// POLY-NOT: math.rsqrt
+// POLY: gpu.terminator
 // After the NVVM lowering no __nv_* function is declared or called.
 // RUN: squant-opt %s --squant-gpu-expand-math --gpu-kernel-outlining --convert-math-to-llvm --convert-gpu-to-nvvm | FileCheck %s --check-prefix=NVVM
 // NVVM-NOT: __nv_
