@@ -149,7 +149,7 @@ def SQuantNVVMExp2 : Pass<"squant-nvvm-exp2", "ModuleOp"> {
   let summary = "Lower f32 math.exp2 in GPU modules to ex2.approx.f32";
   let description = [{
     Rewrites every f32 `math.exp2` inside a `gpu.module` to a call of the
-    NVVM intrinsic `llvm.nvvm.ex2.approx.f` (the PTX instruction
+    NVVM intrinsic `llvm.nvvm.ex2.approx.f32` (the PTX instruction
     `ex2.approx.f32`, relative error about 2^-22), as flash-attention
     kernels do for their softmax. Without it, the NVVM lowering would call
     libdevice's `__nv_exp2f` (unresolved when the PTX is emitted without a

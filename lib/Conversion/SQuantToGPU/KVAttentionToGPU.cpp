@@ -381,34 +381,38 @@ void buildMainKernel(Emitter &e, const AttnPlan &p, ValueRange args,
             }
           } else {
             for (int64_t i0 = 0; i0 < half; i0 += 4) {
-              // The queries of the 4 pairs' channels, 128-bit loads.
-              SmallVector<SmallVector<Value>> qa(g), qb(g);
-              for (int64_t gi = 0; gi < g; ++gi) {
-                if (p.rope == RopeStyle::Half) {
-                  Value va = qv(gi, i0), vb = qv(gi, half + i0);
-                  for (int64_t k = 0; k < 4; ++k) {
-                    qa[gi].push_back(e.extract(va, k));
-                    qb[gi].push_back(e.extract(vb, k));
-                  }
-                } else {
-                  Value v0 = qv(gi, 2 * i0), v1 = qv(gi, 2 * i0 + 4);
-                  for (int64_t k = 0; k < 4; ++k) {
-                    Value src = k < 2 ? v0 : v1;
-                    qa[gi].push_back(e.extract(src, (2 * k) % 4));
-                    qb[gi].push_back(e.extract(src, (2 * k) % 4 + 1));
-                  }
-                }
-              }
+              // Rotate the 4 pairs' keys once, then use them for every query
+              // head (the queries' channels come in 128-bit loads).
+              SmallVector<Value> ra, rb;
               for (int64_t k = 0; k < 4; ++k) {
                 int64_t i = i0 + k;
                 auto [ca, cb] = ropeChannels(p.rope, i, d);
                 Value ka = elem(ca), kb = elem(cb);
                 auto [cs, sn] = trigAt(e.idx(i));
-                Value ra = e.fsub(e.fmul(ka, cs), e.fmul(kb, sn));
-                Value rb = e.fadd(e.fmul(kb, cs), e.fmul(ka, sn));
-                for (int64_t gi = 0; gi < g; ++gi) {
-                  sco[gi] = e.fma(qa[gi][k], ra, sco[gi]);
-                  sco[gi] = e.fma(qb[gi][k], rb, sco[gi]);
+                ra.push_back(e.fsub(e.fmul(ka, cs), e.fmul(kb, sn)));
+                rb.push_back(e.fadd(e.fmul(kb, cs), e.fmul(ka, sn)));
+              }
+              for (int64_t gi = 0; gi < g; ++gi) {
+                Value qa0, qb0;
+                if (p.rope == RopeStyle::Half) {
+                  qa0 = qv(gi, i0);
+                  qb0 = qv(gi, half + i0);
+                } else {
+                  qa0 = qv(gi, 2 * i0);
+                  qb0 = qv(gi, 2 * i0 + 4);
+                }
+                for (int64_t k = 0; k < 4; ++k) {
+                  Value qa, qb;
+                  if (p.rope == RopeStyle::Half) {
+                    qa = e.extract(qa0, k);
+                    qb = e.extract(qb0, k);
+                  } else {
+                    Value src = k < 2 ? qa0 : qb0;
+                    qa = e.extract(src, (2 * k) % 4);
+                    qb = e.extract(src, (2 * k) % 4 + 1);
+                  }
+                  sco[gi] = e.fma(qa, ra[k], sco[gi]);
+                  sco[gi] = e.fma(qb, rb[k], sco[gi]);
                 }
               }
             }
@@ -782,6 +786,14 @@ struct KVAttentionToGPU : OpRewritePattern<KVAttentionOp> {
     if (p.smemKeyLut)
       addShared(p.keyLutBytes() / 4, f32);
     spec.block = {int32_t(p.threads()), 1, 1};
+    // Left alone, ptxas aims at three or four blocks per SM (80 registers
+    // for 256 threads) and spills in the unrolled decode, or takes up to
+    // 255 registers for 128 threads. A budget of two 256-thread (three
+    // 128-thread) blocks per SM -- about what shared memory allows anyway
+    // -- keeps the decode in registers. (ptxas's allocation is not monotonic
+    // in the budget: 144 is one that CUDA 13's ptxas assembles without
+    // spills for every shipped shape on sm_80 and sm_90; 168 is not.)
+    spec.maxRegisters = p.threads() >= 256 ? 128 : 144;
     spec.strategy = llvm::formatv(
         "flash-decoding: {0} KV heads x {1} query heads per block, {2} "
         "splits over tokens in tiles of {3}; RoPE table per tile in shared "

@@ -163,6 +163,13 @@ struct KVDequantizeToGPU : OpRewritePattern<KVDequantizeOp> {
     spec.readOnly[tables->size() + cache->size()] = false;
     spec.readOnly[tables->size() + cache->size() + 1] = false;
     spec.block = {int32_t(kDequantThreads), 1, 1};
+    // ptxas targets 48 registers for 64 threads by itself, which spills the
+    // unrolled decode of kivi rows (scale and zero rows of 2 x D halves);
+    // 96 does not. kvquant rows assemble without spills at ptxas's own
+    // choice, but spill with a larger budget (its scheduler then hoists
+    // all 2 x D table look-ups), so they get none.
+    if (lay.kivi)
+      spec.maxRegisters = 96;
     spec.strategy = "thread per token vector: wide loads of the packed codes, "
                     "decode in registers, 16-byte row stores";
     gpu::GPUFuncOp kernel = getOrCreateKernel(

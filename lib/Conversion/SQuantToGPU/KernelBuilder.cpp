@@ -336,6 +336,9 @@ gpu::GPUFuncOp mlir::squant::gpugen::getOrCreateKernel(ModuleOp module,
       func.setArgAttr(i, "llvm.readonly", UnitAttr::get(ctx));
   if (!spec.strategy.empty())
     func->setAttr(kStrategyAttrName, StringAttr::get(ctx, spec.strategy));
+  if (spec.maxRegisters > 0)
+    func->setAttr("nvvm.maxnreg", IntegerAttr::get(IntegerType::get(ctx, 32),
+                                                   spec.maxRegisters));
 
   Block &entry = func.getBody().front();
   OpBuilder kb = OpBuilder::atBlockBegin(&entry);

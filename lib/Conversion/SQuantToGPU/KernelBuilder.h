@@ -168,6 +168,9 @@ struct KernelSpec {
   std::array<int32_t, 3> block = {1, 1, 1};
   /// Known grid, when every launch uses the same one.
   std::optional<std::array<int32_t, 3>> grid;
+  /// Register budget per thread handed to ptxas (`.maxnreg`, through the
+  /// nvvm.maxnreg attribute); 0: ptxas decides.
+  int32_t maxRegisters = 0;
   /// Human-readable strategy (bucket, tile sizes), kept as an attribute.
   std::string strategy;
 };

@@ -5,7 +5,7 @@
 // call to libdevice's __nv_exp2f (and rejects llvm.intr.exp2 once
 // convert-math-to-llvm has run), which nothing links when the PTX is
 // emitted without a CUDA toolkit. This pass rewrites f32 math.exp2 inside
-// gpu.modules to the NVVM intrinsic llvm.nvvm.ex2.approx.f, i.e. the
+// gpu.modules to the NVVM intrinsic llvm.nvvm.ex2.approx.f32, i.e. the
 // hardware instruction ex2.approx.f32 (relative error about 2^-22): what
 // flash-attention kernels use for their softmax.
 //
@@ -41,7 +41,7 @@ struct SQuantNVVMExp2Pass
         rewriter.setInsertionPoint(op);
         auto call = LLVM::CallIntrinsicOp::create(
             rewriter, op.getLoc(), Type(op.getType()),
-            rewriter.getStringAttr("llvm.nvvm.ex2.approx.f"),
+            rewriter.getStringAttr("llvm.nvvm.ex2.approx.f32"),
             ValueRange{op.getOperand()});
         rewriter.replaceOp(op, call.getResult(0));
       }
