@@ -133,11 +133,24 @@ def SQuantGPULaunchToLoops : Pass<"squant-gpu-launch-to-loops", "ModuleOp"> {
     runs through `squant-cpu-pipeline` (e.g. with `squant-run`), so kernel
     indexing is tested against the reference on a machine without a GPU.
 
-    Kernels must keep barriers and shuffles at the top level of their body
-    (the squant kernel generator does); nested ones, private memory and
-    other cross-lane ops are reported as errors. Alignment hints on vector
-    loads and stores are dropped (host buffers are not 16-byte aligned).
+    Barriers and shuffles must be at the top level of the kernel body, or
+    at the top level of the body of an `scf.for` at such a level (a sync
+    loop: it runs as a host loop around the phases of its body; its bounds
+    must be the same for all threads of a block, as a GPU requires, and
+    are read from thread 0; its iteration arguments are kept per thread).
+    Other nesting, private memory and other cross-lane ops are reported as
+    errors. Alignment hints on vector loads and stores are dropped (host
+    buffers are not 16-byte aligned).
+
+    With `reverse`, the blocks of every grid and the threads of every phase
+    run in reverse order: a kernel whose result depends on the order of
+    threads between two barriers (a race on a GPU) then gives a different
+    result, which a test comparing both orders catches.
   }];
+  let options = [
+    Option<"reverse", "reverse", "bool", /*default=*/"false",
+           "Run blocks and the threads of each phase in reverse order">
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::memref::MemRefDialect",

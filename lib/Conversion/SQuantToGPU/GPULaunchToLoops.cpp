@@ -18,6 +18,10 @@
 // used in a later one is stored per thread and reloaded; operand-free
 // constants are re-created instead.
 //
+// With `reverse`, blocks and the threads of each phase run in reverse
+// order, so that a result depending on the order of threads between
+// barriers (a race on a GPU) changes.
+//
 // Sync loops: an scf.for at the top level of the body (or of another sync
 // loop's body) whose body contains barriers or shuffles is run as a host
 // loop around the phases of its body. Its bounds must be the same for every
@@ -144,9 +148,9 @@ constexpr unsigned kCarried = ~0u - 2; // iteration argument / loop result
 
 class Serializer {
 public:
-  Serializer(gpu::LaunchFuncOp launch, gpu::GPUFuncOp kernel)
+  Serializer(gpu::LaunchFuncOp launch, gpu::GPUFuncOp kernel, bool reverse)
       : launch(launch), kernel(kernel), entry(&kernel.getBody().front()),
-        b(launch), loc(launch.getLoc()) {}
+        b(launch), loc(launch.getLoc()), reverse(reverse) {}
 
   LogicalResult run();
 
@@ -184,6 +188,7 @@ private:
   Block *entry;
   OpBuilder b;
   Location loc;
+  bool reverse;
 
   std::vector<Item> items;
   unsigned nextId = 0;
@@ -354,7 +359,11 @@ void Serializer::forLoop(Value ub, function_ref<void(Value)> body) {
   auto loop = scf::ForOp::create(b, loc, c0, ub, c1);
   OpBuilder::InsertionGuard g(b);
   b.setInsertionPoint(loop.getBody()->getTerminator());
-  body(loop.getInductionVar());
+  Value iv = loop.getInductionVar();
+  if (reverse) // ub - 1 - iv
+    iv = arith::SubIOp::create(b, loc, arith::SubIOp::create(b, loc, ub, c1),
+                               iv);
+  body(iv);
 }
 
 void Serializer::threadLoops(
@@ -657,7 +666,7 @@ LogicalResult Serializer::run() {
   return success();
 }
 
-LogicalResult serialize(gpu::LaunchFuncOp launch) {
+LogicalResult serialize(gpu::LaunchFuncOp launch, bool reverse) {
   auto kernel = SymbolTable::lookupNearestSymbolFrom<gpu::GPUFuncOp>(
       launch, launch.getKernel());
   if (!kernel)
@@ -668,17 +677,19 @@ LogicalResult serialize(gpu::LaunchFuncOp launch) {
            << "squant-gpu-launch-to-loops: async launches are not supported";
   if (failed(checkKernel(kernel)))
     return failure();
-  return Serializer(launch, kernel).run();
+  return Serializer(launch, kernel, reverse).run();
 }
 
 struct SQuantGPULaunchToLoopsPass
     : squant::impl::SQuantGPULaunchToLoopsBase<SQuantGPULaunchToLoopsPass> {
+  using Base::Base;
+
   void runOnOperation() override {
     ModuleOp module = getOperation();
     SmallVector<gpu::LaunchFuncOp> launches;
     module.walk([&](gpu::LaunchFuncOp op) { launches.push_back(op); });
     for (gpu::LaunchFuncOp launch : launches)
-      if (failed(serialize(launch)))
+      if (failed(serialize(launch, reverse)))
         return signalPassFailure();
     for (auto gpuModule :
          llvm::make_early_inc_range(module.getOps<gpu::GPUModuleOp>()))

@@ -821,7 +821,7 @@ struct KVAttentionToGPU : OpRewritePattern<KVAttentionOp> {
     cspec.block = {int32_t(threads), 1, 1};
     cspec.strategy = llvm::formatv(
         "thread per channel; the {0} splits rescaled and summed in order "
-        "(deterministic, no atomics)",
+        "(deterministic: a fixed order)",
         p.splits);
     gpu::GPUFuncOp combine = getOrCreateKernel(
         module, cspec, [&](Emitter &ke, ValueRange kargs, ValueRange) {
