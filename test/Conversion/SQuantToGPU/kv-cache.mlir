@@ -201,14 +201,16 @@ func.func @append_then_read_old(%k: tensor<1x2x1x64xf32>, %v: tensor<1x2x1x64xf3
 
 // Memref form: the kernel writes the cache buffers themselves; the op is
 // gone. Dequantize: a thread per token vector, grid (ceil(n / 64), H, Bt),
-// 128-bit loads of the packed codes and 16-byte stores of f16 rows.
+// a rolled loop over steps of 8 channels: 8 4-bit codes are one 4-byte
+// load, each step stored as one 16-byte vector of f16.
 // CHECK-LABEL: func.func @memref_form
 // CHECK-NOT: bufferization
 // CHECK: gpu.launch_func @squant_kernels::@kv_append_kvq_b4_{{.*}} blocks in (%c3, %c1, %c1) threads in (%c64, %c1, %c1)
 // CHECK: gpu.launch_func @squant_kernels::@[[DQ:kv_dequantize_kvq_b4_[a-z0-9_]*]] blocks in (%c2, %c2, %c1) threads in (%c64, %c1, %c1)
 // CHECK-NOT: squant.
 // CHECK: gpu.func @[[DQ]](
-// CHECK: vector.load %{{.*}} {alignment = 16 : i64} : memref<?xi8>, vector<16xi8>
+// CHECK: scf.for %{{.*}} = %c0 to %c8 step %c1
+// CHECK: vector.load %{{.*}} {alignment = 4 : i64} : memref<?xi8>, vector<4xi8>
 // CHECK: vector.store %{{.*}} {alignment = 16 : i64} : memref<?xf16>, vector<8xf16>
 func.func @memref_form(%k: memref<1x2x3x64xf32>, %v: memref<1x2x3x64xf32>, %pos: index, %len: index,
     %klut: memref<2x64x16xf32>, %vlut: memref<16xf32>,
