@@ -1,7 +1,8 @@
 //===- squant-fuzz-mlir.cpp - fuzz the parser, verifiers and pipelines ----===//
 //
 // libFuzzer target: MLIR text -> parse -> verify -> squant-decompose ->
-// squant-cpu-pipeline, on whatever verifies. Diagnostics are expected (and
+// squant-cpu-pipeline and squant-gpu-pipeline{format=isa}, on whatever
+// verifies. Diagnostics are expected (and
 // swallowed); a crash, an ASan/UBSan report, a hang or an over-allocation is
 // a bug. A custom mutator swaps squant-relevant tokens (dimensions, element
 // types, op names, layouts, formats) so that mutants stay close to valid IR.
@@ -11,6 +12,7 @@
 #include "squant/Dialect/SQuant/Transforms/Passes.h"
 #include "squant/InitSQuant.h"
 #include "squant/Pipelines/Pipelines.h"
+#include "squant/Support/ParserGuard.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
@@ -51,9 +53,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   // Inputs far larger than any test case only slow the search down.
   if (size > 16 * 1024)
     return 0;
+  std::string text(reinterpret_cast<const char *>(data), size);
+  // What the tools reject before parsing (known upstream parser crashes).
+  if (squant::findKnownParserCrash(text))
+    return 0;
   MLIRContext ctx(getRegistry(), MLIRContext::Threading::DISABLED);
   ctx.getDiagEngine().registerHandler([](Diagnostic &) { return success(); });
-  std::string text(reinterpret_cast<const char *>(data), size);
   OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(text, &ctx);
   if (!module || failed(verify(*module)))
     return 0;
@@ -63,6 +68,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     return 0;
   runOnClone(ctx, *module, [](PassManager &pm) {
     squant::buildCPUPipeline(pm, squant::CPUPipelineOptions());
+  });
+  runOnClone(ctx, *module, [](PassManager &pm) {
+    squant::GPUPipelineOptions options;
+    options.chip = "sm_80";
+    options.format = "isa";
+    squant::buildGPUPipeline(pm, options);
   });
   return 0;
 }

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR="${SQUANT_BUILD_DIR:-build}"
 
-PACKAGES=(cmake ninja-build g++ python3 libgtest-dev libmlir-22-dev mlir-22-tools llvm-22-dev llvm-22-tools)
+PACKAGES=(cmake ninja-build g++ python3 libgtest-dev libmlir-22-dev mlir-22-tools llvm-22-dev llvm-22-tools libomp-22-dev)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "squant/Pipelines/Pipelines.h"
+#include "squant/Conversion/Passes.h"
 #include "squant/Dialect/SQuant/Transforms/Passes.h"
 
 #include "mlir/Conversion/ComplexToLibm/ComplexToLibm.h"
@@ -16,6 +17,7 @@
 #include "mlir/Conversion/MathToLLVM/MathToLLVM.h"
 #include "mlir/Conversion/MathToLibm/MathToLibm.h"
 #include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
+#include "mlir/Conversion/SCFToOpenMP/SCFToOpenMP.h"
 #include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
 #include "mlir/Conversion/VectorToLLVM/ConvertVectorToLLVMPass.h"
 #include "mlir/Conversion/VectorToSCF/VectorToSCF.h"
@@ -40,6 +42,15 @@ void mlir::squant::buildCPUPipeline(OpPassManager &pm,
   case CPUKernels::Reference:
     pm.addPass(createSQuantDecompose());
     break;
+  case CPUKernels::Fast: {
+    ConvertSQuantToCPUOptions cpu;
+    cpu.target = options.target;
+    cpu.threads = options.threads;
+    pm.addPass(createConvertSQuantToCPU(cpu));
+    // Ops without a fast kernel keep their reference lowering.
+    pm.addPass(createSQuantDecompose());
+    break;
+  }
   }
   pm.addPass(createCanonicalizerPass());
   // Elementwise arith/math on tensors (e.g. from importers) -> linalg.
@@ -67,6 +78,16 @@ void mlir::squant::buildCPUPipeline(OpPassManager &pm,
   // is a cast of a local allocation): lower those clones to memref.
   bufferization::buildBufferDeallocationPipeline(pm);
   pm.addPass(createConvertBufferizationToMemRefPass());
+
+  // The fast kernels' row loops (scf.parallel) -> OpenMP.
+  if (options.kernels == CPUKernels::Fast && options.threads != 1) {
+    ConvertSCFToOpenMPPassOptions omp;
+    omp.numThreads = options.threads;
+    pm.addPass(createConvertSCFToOpenMPPass(omp));
+    // Inlines the memref.alloca_scope that scf-to-openmp wraps around each
+    // loop body (the kernels allocate nothing there).
+    pm.addPass(createCanonicalizerPass());
+  }
 
   // 4. Loops and vectors -> LLVM.
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());

@@ -1,5 +1,9 @@
 //===- squant-run.cpp - JIT-compile and run one function ------------------===//
 //
+// Whole models (a directory written by squant-compile) run with
+//   squant-run --model=DIR (--prompt=TEXT | --tokens=IDS) --max-new-tokens=N
+// (see tools/squant-run/ModelMode.cpp).
+//
 //   squant-run FILE.mlir --function=F --inputs=IN.safetensors
 //              --outputs=OUT.safetensors [--arg=NAME,...] [--result=NAME,...]
 //
@@ -16,6 +20,7 @@
 #include "squant/Pipelines/Pipelines.h"
 #include "squant/Runtime/MemRefCall.h"
 #include "squant/Runtime/SafeTensors.h"
+#include "squant/Support/ParserGuard.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
@@ -45,12 +50,17 @@ using namespace mlir::squant;
 using namespace mlir::squant::runtime;
 namespace cl = llvm::cl;
 
+// ModelMode.cpp
+void registerModelModeOptions();
+bool isModelMode();
+int runModelMode();
+
 static cl::OptionCategory runCat("squant-run options");
 static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<input.mlir>"),
-                                      cl::Required, cl::cat(runCat));
+                                      cl::cat(runCat));
 static cl::opt<std::string> functionName("function",
                                          cl::desc("Function to run"),
-                                         cl::Required, cl::cat(runCat));
+                                         cl::cat(runCat));
 static cl::opt<std::string>
     inputsPath("inputs", cl::desc("safetensors file holding the arguments"),
                cl::cat(runCat));
@@ -172,6 +182,8 @@ void printTensor(llvm::raw_ostream &os, StringRef name, Type elt,
 }
 
 int run(MLIRContext &context, llvm::SourceMgr &sourceMgr) {
+  if (reportKnownParserCrash(sourceMgr))
+    return 1;
   OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
   if (!module)
     return 1;
@@ -331,6 +343,15 @@ int run(MLIRContext &context, llvm::SourceMgr &sourceMgr) {
   if (failed(applyPassManagerCLOptions(pm)))
     return failNoLoc("invalid pass manager options");
   applyDefaultTimingPassManagerCLOptions(pm);
+  // The JIT compiles for the host: kernels for an instruction set the host
+  // lacks would not run (or not even compile).
+  if (options->kernels == CPUKernels::Fast &&
+      !hostSupportsCPUTarget(options->target))
+    return failNoLoc("target=" + stringifyCPUTarget(options->target).str() +
+                     " kernels cannot run on this host CPU (it supports "
+                     "target=" +
+                     stringifyCPUTarget(detectHostCPUTarget()).str() +
+                     " and below)");
   buildCPUPipeline(pm, *options);
   if (failed(pm.run(*module)))
     return failNoLoc("compiling '" + functionName +
@@ -343,6 +364,22 @@ int run(MLIRContext &context, llvm::SourceMgr &sourceMgr) {
   engineOptions.transformer = transformer;
   engineOptions.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
   SmallVector<std::string> libs = {SQUANT_C_RUNNER_UTILS};
+  // Multithreaded kernels call the OpenMP runtime.
+  bool usesOpenMP = false;
+  module->walk([&](Operation *op) {
+    if (op->getDialect() && op->getDialect()->getNamespace() == "omp") {
+      usesOpenMP = true;
+      return WalkResult::interrupt();
+    }
+    return WalkResult::advance();
+  });
+  if (usesOpenMP) {
+    if (StringRef(SQUANT_OMP_LIB).empty())
+      return failNoLoc("the kernels are multithreaded but squant was built "
+                       "without libomp (install libomp-22-dev and "
+                       "reconfigure, or pass --pipeline-options=threads=1)");
+    libs.push_back(SQUANT_OMP_LIB);
+  }
   libs.append(sharedLibs.begin(), sharedLibs.end());
   SmallVector<StringRef> libRefs(libs.begin(), libs.end());
   engineOptions.sharedLibPaths = libRefs;
@@ -381,6 +418,7 @@ int run(MLIRContext &context, llvm::SourceMgr &sourceMgr) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
+  registerModelModeOptions();
   registerMLIRContextCLOptions();
   registerPassManagerCLOptions();
   registerDefaultTimingManagerCLOptions();
@@ -390,6 +428,13 @@ int main(int argc, char **argv) {
       "squant-run: JIT-compile one function through squant-cpu-pipeline and "
       "run it on safetensors inputs\n");
 
+  if (isModelMode())
+    return runModelMode();
+  if (inputFile.empty() || functionName.empty()) {
+    llvm::errs() << "squant-run: error: give FILE.mlir and --function=F, or "
+                    "--model=DIR\n";
+    return 1;
+  }
   llvm::InitializeNativeTarget();
   llvm::InitializeNativeTargetAsmPrinter();
 

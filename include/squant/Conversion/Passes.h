@@ -3,6 +3,8 @@
 #ifndef SQUANT_CONVERSION_PASSES_H
 #define SQUANT_CONVERSION_PASSES_H
 
+#include "squant/Conversion/SQuantToCPU/SQuantToCPU.h"
+
 #include "mlir/Pass/Pass.h"
 
 namespace mlir::squant {

@@ -1,0 +1,587 @@
+//===- squant-bench.cpp - LUT matvec/matmul benchmark ---------------------===//
+//
+// Times squant.lut_matmul compiled by squant-cpu-pipeline (kernels=fast)
+// against, in the same run: a dense f32 matmul compiled by the same
+// pipeline, the reference lowering (kernels=reference, squant-decompose),
+// and the read-bandwidth roofline measured here (a streaming read of a
+// buffer larger than the last-level cache, same thread count).
+//
+//   squant-bench [--bench-threads=2] [--shapes=4096x4096,...] [--bits=3,4]
+//                [--rows=1,4,16] [--outliers=0,0.0045] [--json=FILE] [--smoke]
+//
+// Shapes are N x K (output rows x inputs). Weights are row_major packed
+// words (the CPU layout; SqueezeLLM checkpoints are re-laid out into it at
+// load time), per-channel f32 tables, and CSR outliers. Every call reads a
+// different copy of the weights, so that the weights come from memory and
+// not from the last-level cache.
+//
+//===----------------------------------------------------------------------===//
+
+#include "squant/InitSQuant.h"
+#include "squant/Pipelines/Pipelines.h"
+#include "squant/Runtime/MemRefCall.h"
+
+#include "mlir/ExecutionEngine/ExecutionEngine.h"
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+#include <unistd.h>
+
+using namespace mlir;
+using namespace mlir::squant;
+using namespace mlir::squant::runtime;
+namespace cl = llvm::cl;
+
+static cl::opt<unsigned> threadsOpt("bench-threads", cl::desc("Threads"),
+                                    cl::init(2));
+static cl::opt<std::string>
+    shapesOpt("shapes", cl::desc("N x K shapes, comma separated"),
+              cl::init("4096x4096,11008x4096,4096x11008,4096x14336"));
+static cl::opt<std::string> bitsOpt("bits", cl::desc("Code widths"),
+                                    cl::init("3,4"));
+static cl::opt<std::string> msOpt("rows", cl::desc("Rows of x"),
+                                  cl::init("1,4,16"));
+static cl::opt<std::string>
+    outliersOpt("outliers", cl::desc("Outlier fractions"),
+                cl::init("0,0.0045"));
+static cl::opt<std::string> jsonOpt("json", cl::desc("Write JSON here"),
+                                    cl::init(""));
+static cl::opt<bool> smokeOpt("smoke",
+                              cl::desc("Tiny shapes, few repetitions (CI)"));
+static cl::opt<unsigned> refMaxM(
+    "reference-max-m",
+    cl::desc("Time the reference path only for M up to this"), cl::init(16));
+static cl::opt<double>
+    minSeconds("min-seconds", cl::desc("Minimum time per measurement"),
+               cl::init(0.3));
+static cl::opt<int64_t> coldBytesOpt(
+    "cold-bytes",
+    cl::desc("Bytes of weight copies cycled through (0: 2 x LLC, capped at "
+             "1 GiB)"),
+    cl::init(0));
+
+namespace {
+
+double now() {
+  return std::chrono::duration<double>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+struct Rng {
+  uint64_t s;
+  explicit Rng(uint64_t seed) : s(seed * 0x9E3779B97F4A7C15ull + 1) {}
+  uint64_t next() {
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    return s;
+  }
+  float uniform() { return float(next() >> 40) / float(1 << 24) * 2 - 1; }
+};
+
+/// 64-byte aligned storage.
+struct Buffer {
+  void *p = nullptr;
+  size_t bytes = 0;
+  explicit Buffer(size_t n) : bytes(n) {
+    p = std::aligned_alloc(64, std::max<size_t>((n + 63) / 64 * 64, 64));
+  }
+  Buffer(Buffer &&o) noexcept : p(o.p), bytes(o.bytes) { o.p = nullptr; }
+  ~Buffer() { std::free(p); }
+  template <typename T> T *as() { return static_cast<T *>(p); }
+};
+
+int64_t llcBytes() {
+  long v = sysconf(_SC_LEVEL3_CACHE_SIZE);
+  if (v > 0)
+    return v;
+  auto buf = llvm::MemoryBuffer::getFile(
+      "/sys/devices/system/cpu/cpu0/cache/index3/size", /*IsText=*/true);
+  if (buf) {
+    StringRef s = (*buf)->getBuffer().trim();
+    int64_t k;
+    if (s.consume_back("K") && !s.getAsInteger(10, k))
+      return k * 1024;
+  }
+  return 32 << 20;
+}
+
+std::string cpuModel() {
+  auto buf = llvm::MemoryBuffer::getFileAsStream("/proc/cpuinfo");
+  if (!buf)
+    return "unknown";
+  SmallVector<StringRef> lines;
+  (*buf)->getBuffer().split(lines, '\n');
+  for (StringRef l : lines)
+    if (l.starts_with("model name"))
+      return l.split(':').second.trim().str();
+  return "unknown";
+}
+
+/// Streaming read roofline: T threads sum disjoint slices of `bytes`.
+double measureRoofline(size_t bytes, unsigned threads) {
+  Buffer buf(bytes);
+  size_t words = bytes / 8;
+  uint64_t *w = buf.as<uint64_t>();
+  for (size_t i = 0; i < words; ++i)
+    w[i] = i * 0x9E3779B97F4A7C15ull;
+  double best = 1e30;
+  std::vector<uint64_t> sinks(threads);
+  for (int rep = 0; rep < 5; ++rep) {
+    double t0 = now();
+    std::vector<std::thread> pool;
+    for (unsigned t = 0; t < threads; ++t)
+      pool.emplace_back([&, t] {
+        size_t lo = words * t / threads, hi = words * (t + 1) / threads;
+        uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0,
+                 a7 = 0;
+        size_t i = lo;
+        for (; i + 8 <= hi; i += 8) {
+          a0 += w[i];
+          a1 += w[i + 1];
+          a2 += w[i + 2];
+          a3 += w[i + 3];
+          a4 += w[i + 4];
+          a5 += w[i + 5];
+          a6 += w[i + 6];
+          a7 += w[i + 7];
+        }
+        for (; i < hi; ++i)
+          a0 += w[i];
+        sinks[t] = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7;
+      });
+    for (auto &th : pool)
+      th.join();
+    best = std::min(best, now() - t0);
+  }
+  volatile uint64_t sink = 0;
+  for (uint64_t s : sinks)
+    sink = sink + s;
+  (void)sink;
+  return double(words * 8) / best / 1e9;
+}
+
+/// A JIT-compiled function of one module.
+struct Compiled {
+  std::unique_ptr<ExecutionEngine> engine;
+  std::string name;
+};
+
+llvm::Expected<Compiled> compile(MLIRContext &ctx, const std::string &src,
+                                 StringRef name, StringRef options) {
+  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(src, &ctx);
+  if (!module)
+    return llvm::createStringError("cannot parse the generated module:\n" +
+                                   src);
+  CPUPipelineOptions opts;
+  std::string err;
+  llvm::raw_string_ostream es(err);
+  if (failed(opts.parseFromString(options, es)))
+    return llvm::createStringError("bad pipeline options: " + err);
+  PassManager pm(&ctx);
+  buildCPUPipeline(pm, opts);
+  if (failed(pm.run(*module)))
+    return llvm::createStringError("squant-cpu-pipeline failed");
+  ExecutionEngineOptions eo;
+  auto transformer = makeOptimizingTransformer(3, 0, nullptr);
+  eo.transformer = transformer;
+  eo.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
+  SmallVector<StringRef> libs = {SQUANT_C_RUNNER_UTILS};
+  if (!StringRef(SQUANT_OMP_LIB).empty())
+    libs.push_back(SQUANT_OMP_LIB);
+  eo.sharedLibPaths = libs;
+  auto engine = ExecutionEngine::create(*module, eo);
+  if (!engine)
+    return engine.takeError();
+  return Compiled{std::move(*engine), name.str()};
+}
+
+struct Timing {
+  double median = 0, best = 0;
+};
+
+/// Median and fastest seconds per call of `call(i)` (i cycles through
+/// copies).
+template <typename F> Timing timeCalls(F call, double minSec, int maxReps) {
+  call(0); // warm-up (also the JIT's first-call resolution)
+  std::vector<double> times;
+  double start = now();
+  for (int i = 1; i <= maxReps; ++i) {
+    double t0 = now();
+    call(i);
+    times.push_back(now() - t0);
+    if (now() - start > minSec && times.size() >= 3)
+      break;
+  }
+  std::sort(times.begin(), times.end());
+  return {times[times.size() / 2], times.front()};
+}
+
+struct Result {
+  int64_t n, k, m;
+  unsigned bits;
+  double outliers;
+  int64_t weightBytes, nnz;
+  double fastS, fastBestS, denseS, refS; // refS < 0: not measured
+};
+
+std::string mlirFast(int64_t m, int64_t n, int64_t k, unsigned bits,
+                     int64_t nnz) {
+  int64_t kw = (k * bits + 31) / 32;
+  std::string s =
+      "#CSR = #sparse_tensor.encoding<{map = (d0, d1) -> (d0 : dense, d1 : "
+      "compressed), posWidth = 32, crdWidth = 32}>\n";
+  s += llvm::formatv("func.func @f(%x: tensor<{0}x{2}xf32>, %w: "
+                     "tensor<{1}x{3}xi32>, %lut: tensor<{1}x{4}xf32>",
+                     m, n, k, kw, 1 << bits);
+  if (nnz)
+    s += llvm::formatv(", %rows: tensor<{0}xi32>, %cols: tensor<{1}xi32>, "
+                       "%vals: tensor<{1}xf32>",
+                       n + 1, nnz);
+  s += llvm::formatv(") -> tensor<{0}x{1}xf32> {{\n", m, n);
+  s += llvm::formatv("  %ce = tensor.empty() : tensor<{0}x{1}xi{2}>\n"
+                     "  %c = squant.unpack row_major ins(%w : "
+                     "tensor<{0}x{3}xi32>) outs(%ce : tensor<{0}x{1}xi{2}>) "
+                     "-> tensor<{0}x{1}xi{2}>\n",
+                     n, k, bits, kw);
+  std::string outl;
+  if (nnz) {
+    s += llvm::formatv("  %S = sparse_tensor.assemble (%rows, %cols), %vals "
+                       ": (tensor<{0}xi32>, tensor<{1}xi32>), tensor<{1}xf32> "
+                       "to tensor<{2}x{3}xf32, #CSR>\n",
+                       n + 1, nnz, n, k);
+    outl = llvm::formatv(" outliers(%S : tensor<{0}x{1}xf32, #CSR>)", n, k);
+  }
+  s += llvm::formatv(
+      "  %ye = tensor.empty() : tensor<{0}x{1}xf32>\n"
+      "  %y = squant.lut_matmul ins(%x, %c, %lut : tensor<{0}x{2}xf32>, "
+      "tensor<{1}x{2}xi{3}>, tensor<{1}x{4}xf32>){5} outs(%ye : "
+      "tensor<{0}x{1}xf32>) -> tensor<{0}x{1}xf32>\n"
+      "  return %y : tensor<{0}x{1}xf32>\n}\n",
+      m, n, k, bits, 1 << bits, outl);
+  return s;
+}
+
+std::string mlirDense(int64_t m, int64_t n, int64_t k) {
+  return llvm::formatv(
+      "func.func @f(%x: tensor<{0}x{2}xf32>, %w: tensor<{1}x{2}xf32>) -> "
+      "tensor<{0}x{1}xf32> {{\n"
+      "  %z = arith.constant 0.0 : f32\n"
+      "  %e = tensor.empty() : tensor<{0}x{1}xf32>\n"
+      "  %i = linalg.fill ins(%z : f32) outs(%e : tensor<{0}x{1}xf32>) -> "
+      "tensor<{0}x{1}xf32>\n"
+      "  %y = linalg.generic {{indexing_maps = [affine_map<(m, n, k) -> (m, "
+      "k)>, affine_map<(m, n, k) -> (n, k)>, affine_map<(m, n, k) -> (m, "
+      "n)>], iterator_types = [\"parallel\", \"parallel\", \"reduction\"]} "
+      "ins(%x, %w : tensor<{0}x{2}xf32>, tensor<{1}x{2}xf32>) outs(%i : "
+      "tensor<{0}x{1}xf32>) {{\n"
+      "  ^bb0(%a: f32, %b: f32, %c: f32):\n"
+      "    %p = arith.mulf %a, %b fastmath<reassoc, contract> : f32\n"
+      "    %s = arith.addf %c, %p fastmath<reassoc, contract> : f32\n"
+      "    linalg.yield %s : f32\n"
+      "  } -> tensor<{0}x{1}xf32>\n"
+      "  return %y : tensor<{0}x{1}xf32>\n}\n",
+      m, n, k);
+}
+
+llvm::SmallVector<std::string> splitList(StringRef s) {
+  SmallVector<StringRef> parts;
+  s.split(parts, ',', -1, false);
+  llvm::SmallVector<std::string> out;
+  for (StringRef p : parts)
+    out.push_back(p.trim().str());
+  return out;
+}
+
+int fail(const llvm::Twine &msg) {
+  llvm::errs() << "squant-bench: error: " << msg << "\n";
+  return 1;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  cl::ParseCommandLineOptions(argc, argv, "squant LUT matmul benchmark\n");
+  llvm::InitializeNativeTarget();
+  llvm::InitializeNativeTargetAsmPrinter();
+  DialectRegistry registry;
+  registerSQuantDialects(registry);
+  registerAllToLLVMIRTranslations(registry);
+  MLIRContext ctx(registry);
+  ctx.loadAllAvailableDialects();
+
+  unsigned threads = threadsOpt;
+  if (threads == 0)
+    return fail("--threads must be at least 1");
+  std::vector<std::pair<int64_t, int64_t>> shapes;
+  std::vector<unsigned> bitsList;
+  std::vector<int64_t> msList;
+  std::vector<double> outlierList;
+  double minSec = minSeconds;
+  if (smokeOpt) {
+    shapes = {{64, 128}, {33, 96}};
+    bitsList = {3, 4};
+    msList = {1, 3};
+    outlierList = {0, 0.01};
+    minSec = 0.0;
+  } else {
+    for (const std::string &s : splitList(shapesOpt)) {
+      auto [a, b] = StringRef(s).split('x');
+      int64_t n, k;
+      if (a.getAsInteger(10, n) || b.getAsInteger(10, k) || n <= 0 || k <= 0)
+        return fail("bad shape '" + s + "' (expected NxK)");
+      shapes.push_back({n, k});
+    }
+    for (const std::string &s : splitList(bitsOpt)) {
+      unsigned b;
+      if (StringRef(s).getAsInteger(10, b) || b < 2 || b > 4)
+        return fail("bad --bits value '" + s + "' (2, 3 or 4)");
+      bitsList.push_back(b);
+    }
+    for (const std::string &s : splitList(msOpt)) {
+      int64_t m;
+      if (StringRef(s).getAsInteger(10, m) || m <= 0)
+        return fail("bad --m value '" + s + "'");
+      msList.push_back(m);
+    }
+    for (const std::string &s : splitList(outliersOpt)) {
+      double f;
+      if (StringRef(s).getAsDouble(f) || f < 0 || f > 0.5)
+        return fail("bad --outliers value '" + s + "'");
+      outlierList.push_back(f);
+    }
+  }
+
+  int64_t llc = llcBytes();
+  int64_t coldBytes = coldBytesOpt > 0
+                          ? int64_t(coldBytesOpt)
+                          : std::min<int64_t>(2 * llc, int64_t(1) << 30);
+  if (smokeOpt)
+    coldBytes = 1 << 20;
+  double roofline = measureRoofline(size_t(std::max<int64_t>(coldBytes, 1 << 20)),
+                                    threads);
+  std::string model = cpuModel();
+  std::string target =
+      stringifyCPUTarget(detectHostCPUTarget()).str();
+  std::string load = "?";
+  if (auto la = llvm::MemoryBuffer::getFileAsStream("/proc/loadavg"))
+    load = (*la)->getBuffer().split(' ').first.str();
+  llvm::outs() << llvm::formatv(
+      "machine: {0}; {1} threads; LLC {2} MiB; target={3}; measured read "
+      "roofline {4:F1} GB/s (streaming read of {5} MiB); load average {6}\n",
+      model, threads, llc >> 20, target, roofline, coldBytes >> 20, load);
+  llvm::outs() << llvm::formatv(
+      "{0,-11} {1,2} {2,3} {3,6} {4,9} {5,9} {6,7} {7,7} {12,9} {13,7} "
+      "{8,9} {9,8} {10,10} {11,8}\n",
+      "N x K", "B", "M", "outl", "weight MB", "fast ms", "GB/s", "%roof",
+      "dense ms", "dense/x", "ref ms", "ref/x", "best ms", "%roof");
+
+  std::vector<Result> results;
+  std::string fastOpts = "kernels=fast threads=" + std::to_string(threads);
+  for (auto [n, k] : shapes) {
+    for (unsigned bits : bitsList) {
+      int64_t kw = (k * bits + 31) / 32;
+      int64_t codeBytes = n * kw * 4, lutBytes = n * (int64_t(1) << bits) * 4;
+      for (double outl : outlierList) {
+        // Weights: copies of packed words and tables; one CSR.
+        int64_t nnz = outl > 0 ? std::max<int64_t>(1, llround(outl * n * k))
+                               : 0;
+        int64_t weightBytes =
+            codeBytes + lutBytes + (nnz ? nnz * 8 + (n + 1) * 4 : 0);
+        int64_t copies = std::clamp<int64_t>(
+            (coldBytes + weightBytes - 1) / weightBytes, 1, 256);
+        Rng rng(n * 131 + k * 7 + bits);
+        std::vector<Buffer> words, luts;
+        for (int64_t c = 0; c < copies; ++c) {
+          words.emplace_back(size_t(codeBytes));
+          luts.emplace_back(size_t(lutBytes));
+          uint32_t *wp = words.back().as<uint32_t>();
+          for (int64_t i = 0; i < n * kw; ++i)
+            wp[i] = uint32_t(rng.next());
+          float *lp = luts.back().as<float>();
+          for (int64_t i = 0; i < lutBytes / 4; ++i)
+            lp[i] = rng.uniform();
+        }
+        Buffer rows(size_t(n + 1) * 4), cols(size_t(std::max<int64_t>(nnz, 1)) * 4),
+            vals(size_t(std::max<int64_t>(nnz, 1)) * 4);
+        if (nnz) {
+          int32_t *r = rows.as<int32_t>(), *cc = cols.as<int32_t>();
+          float *v = vals.as<float>();
+          r[0] = 0;
+          int64_t p = 0;
+          for (int64_t row = 0; row < n; ++row) {
+            int64_t cnt = nnz * (row + 1) / n - nnz * row / n;
+            // cnt distinct sorted columns: evenly spaced with jitter.
+            for (int64_t j = 0; j < cnt; ++j) {
+              int64_t lo = k * j / cnt, hi = k * (j + 1) / cnt;
+              cc[p] = int32_t(lo + int64_t(rng.next() % uint64_t(hi - lo)));
+              v[p++] = rng.uniform() * 4;
+            }
+            r[row + 1] = int32_t(p);
+          }
+        }
+        for (int64_t m : msList) {
+          Buffer x(size_t(m * k) * 4);
+          for (int64_t i = 0; i < m * k; ++i)
+            x.as<float>()[i] = rng.uniform();
+          std::string src = mlirFast(m, n, k, bits, nnz);
+          auto call = [&](Compiled &cmp, int64_t copy) -> llvm::Error {
+            SmallVector<MemRefArg> args = {
+                {x.p, {m, k}},
+                {words[copy % copies].p, {n, kw}},
+                {luts[copy % copies].p, {n, int64_t(1) << bits}}};
+            if (nnz) {
+              args.push_back({rows.p, {n + 1}});
+              args.push_back({cols.p, {nnz}});
+              args.push_back({vals.p, {nnz}});
+            }
+            auto res = callMemRefFunction(*cmp.engine, "f", args, {2});
+            if (!res)
+              return res.takeError();
+            std::free((*res)[0].allocated);
+            return llvm::Error::success();
+          };
+          llvm::Error firstErr = llvm::Error::success();
+          auto timed = [&](Compiled &cmp, double sec, int reps) {
+            return timeCalls(
+                [&](int i) {
+                  if (llvm::Error e = call(cmp, i)) {
+                    if (!firstErr)
+                      firstErr = std::move(e);
+                    else
+                      llvm::consumeError(std::move(e));
+                  }
+                },
+                sec, reps);
+          };
+          auto fast = compile(ctx, src, "f", fastOpts);
+          if (!fast)
+            return fail("fast: " + llvm::toString(fast.takeError()));
+          Result r{n, k, m, bits, outl, weightBytes, nnz, 0, 0, 0, -1};
+          Timing ft = timed(*fast, minSec, smokeOpt ? 3 : 1000);
+          r.fastS = ft.median;
+          r.fastBestS = ft.best;
+          if (m <= int64_t(refMaxM)) {
+            auto ref = compile(ctx, src, "f", "kernels=reference");
+            if (!ref)
+              return fail("reference: " + llvm::toString(ref.takeError()));
+            r.refS = timed(*ref, 0.0, smokeOpt ? 1 : 2).median;
+          }
+          if (firstErr)
+            return fail(llvm::toString(std::move(firstErr)));
+
+          // Dense f32 with the same shapes (outliers do not apply).
+          {
+            int64_t dBytes = n * k * 4;
+            int64_t dCopies = std::clamp<int64_t>(
+                (coldBytes + dBytes - 1) / dBytes, 1, 64);
+            std::vector<Buffer> dense;
+            for (int64_t c = 0; c < dCopies; ++c) {
+              dense.emplace_back(size_t(dBytes));
+              float *d = dense.back().as<float>();
+              for (int64_t i = 0; i < n * k; ++i)
+                d[i] = rng.uniform();
+            }
+            auto dn = compile(ctx, mlirDense(m, n, k), "f", fastOpts);
+            if (!dn)
+              return fail("dense: " + llvm::toString(dn.takeError()));
+            r.denseS = timeCalls(
+                [&](int i) {
+                  SmallVector<MemRefArg> args = {
+                      {x.p, {m, k}}, {dense[i % dCopies].p, {n, k}}};
+                  auto res = callMemRefFunction(*dn->engine, "f", args, {2});
+                  if (res)
+                    std::free((*res)[0].allocated);
+                  else if (!firstErr)
+                    firstErr = res.takeError();
+                  else
+                    llvm::consumeError(res.takeError());
+                },
+                smokeOpt ? 0.0 : minSec, smokeOpt ? 2 : 50).median;
+            if (firstErr)
+              return fail(llvm::toString(std::move(firstErr)));
+          }
+          double gbs = double(weightBytes) / r.fastS / 1e9;
+          double bestGbs = double(weightBytes) / r.fastBestS / 1e9;
+          llvm::outs() << llvm::formatv(
+              "{0,-11} {1,2} {2,3} {3,6} {4,9:F2} {5,9:F3} {6,7:F1} {7,6:F0}% "
+              "{12,9:F3} {13,6:F0}% {8,9:F2} {9,8:F1} {10,10} {11,8}\n",
+              std::to_string(n) + "x" + std::to_string(k), bits, m,
+              llvm::formatv("{0:F2}%", outl * 100).str(), weightBytes / 1e6,
+              r.fastS * 1e3, gbs, 100 * gbs / roofline, r.denseS * 1e3,
+              r.denseS / r.fastS,
+              r.refS < 0 ? std::string("-")
+                         : llvm::formatv("{0:F2}", r.refS * 1e3).str(),
+              r.refS < 0 ? std::string("-")
+                         : llvm::formatv("{0:F1}", r.refS / r.fastS).str(),
+              r.fastBestS * 1e3, 100 * bestGbs / roofline);
+          llvm::outs().flush();
+          results.push_back(r);
+        }
+      }
+    }
+  }
+
+  if (!jsonOpt.empty()) {
+    std::error_code ec;
+    llvm::raw_fd_ostream os(jsonOpt, ec);
+    if (ec)
+      return fail("cannot write " + jsonOpt + ": " + ec.message());
+    llvm::json::OStream j(os, 2);
+    j.object([&] {
+      j.attribute("cpu", model);
+      j.attribute("threads", int64_t(threads));
+      j.attribute("target", target);
+      j.attribute("llc_bytes", llc);
+      j.attribute("roofline_gbps", roofline);
+      j.attribute("load_average", load);
+      j.attributeArray("results", [&] {
+        for (const Result &r : results)
+          j.object([&] {
+            j.attribute("n", r.n);
+            j.attribute("k", r.k);
+            j.attribute("m", r.m);
+            j.attribute("bits", int64_t(r.bits));
+            j.attribute("outlier_fraction", r.outliers);
+            j.attribute("nnz", r.nnz);
+            j.attribute("weight_bytes", r.weightBytes);
+            j.attribute("fast_ms", r.fastS * 1e3);
+            j.attribute("fast_best_ms", r.fastBestS * 1e3);
+            double gbs = double(r.weightBytes) / r.fastS / 1e9;
+            j.attribute("fast_gbps", gbs);
+            j.attribute("roofline_fraction", gbs / roofline);
+            j.attribute("dense_f32_ms", r.denseS * 1e3);
+            j.attribute("dense_over_fast", r.denseS / r.fastS);
+            if (r.refS >= 0) {
+              j.attribute("reference_ms", r.refS * 1e3);
+              j.attribute("reference_over_fast", r.refS / r.fastS);
+            }
+          });
+      });
+    });
+    os << "\n";
+  }
+  return 0;
+}

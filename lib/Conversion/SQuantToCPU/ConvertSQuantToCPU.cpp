@@ -1,0 +1,230 @@
+//===- ConvertSQuantToCPU.cpp - convert-squant-to-cpu ---------------------===//
+//
+// Replaces squant.lut_matmul on tensors by calls to fused CPU kernels
+// (LutMatmulKernel.cpp). Runs before bufferization, because the outlier
+// operand is a sparse tensor that the dense bufferization refuses: the CSR
+// buffers are taken here with sparse_tensor.positions/coordinates/values,
+// the dense operands with bufferization.to_buffer, and the result is a
+// fresh buffer turned back into a tensor with bufferization.to_tensor.
+//
+//===----------------------------------------------------------------------===//
+
+#include "DequantKernels.h"
+#include "LutMatmulKernel.h"
+
+#include "squant/Conversion/Passes.h"
+#include "squant/Dialect/SQuant/IR/SQuantOps.h"
+
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/SparseTensor/IR/SparseTensor.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+namespace mlir::squant {
+#define GEN_PASS_DEF_CONVERTSQUANTTOCPU
+#include "squant/Conversion/Passes.h.inc"
+} // namespace mlir::squant
+
+using namespace mlir;
+using namespace mlir::squant;
+using namespace mlir::squant::cpu;
+
+namespace {
+
+MemRefType memrefFor(Type tensorType) {
+  auto t = cast<RankedTensorType>(tensorType);
+  return MemRefType::get(t.getShape(), t.getElementType());
+}
+
+/// Dynamic sizes of `v` (a ranked tensor) as index values.
+SmallVector<Value> dynamicSizes(ImplicitLocOpBuilder &b, Value v) {
+  SmallVector<Value> sizes;
+  auto t = cast<RankedTensorType>(v.getType());
+  for (int64_t d = 0; d < t.getRank(); ++d)
+    if (t.isDynamicDim(d))
+      sizes.push_back(tensor::DimOp::create(b, v, d));
+  return sizes;
+}
+
+Value toBuffer(ImplicitLocOpBuilder &b, Value tensor) {
+  return bufferization::ToBufferOp::create(b, memrefFor(tensor.getType()),
+                                           tensor, /*read_only=*/true);
+}
+
+LogicalResult lowerLutMatmul(LutMatmulOp op, ModuleOp module,
+                             CPUTarget target, unsigned threads) {
+  OpBuilder ob(op);
+  ImplicitLocOpBuilder b(op.getLoc(), ob);
+  Value codes = op.getCodes();
+  auto codesType = cast<RankedTensorType>(codes.getType());
+  unsigned bits = getCodeBitWidth(codesType.getElementType());
+
+  LutMatmulSpec spec;
+  spec.target = target;
+  spec.threads = threads;
+  spec.bits = bits;
+
+  // Codes that come from packed words are read packed. SqueezeLLM words
+  // [K*B/32, N] become row_major words [N, K*B/32] (the same bit stream per
+  // output channel): a transpose that depends only on the weights, i.e. the
+  // load-time re-layout.
+  Value weights = codes;
+  auto unpack = codes.getDefiningOp<UnpackOp>();
+  if (unpack && unpack.hasPureTensorSemantics() &&
+      (bits == 2 || bits == 3 || bits == 4 || bits == 8)) {
+    Value words = unpack.getPacked();
+    if (unpack.getLayout() == PackLayout::SqueezeLLM) {
+      auto wt = cast<RankedTensorType>(words.getType());
+      SmallVector<Value> dyn;
+      if (wt.isDynamicDim(1))
+        dyn.push_back(tensor::DimOp::create(b, words, 1));
+      if (wt.isDynamicDim(0))
+        dyn.push_back(tensor::DimOp::create(b, words, 0));
+      Value init = tensor::EmptyOp::create(
+          b, ArrayRef<int64_t>{wt.getDimSize(1), wt.getDimSize(0)},
+          wt.getElementType(), dyn);
+      words = linalg::TransposeOp::create(b, words, init,
+                                          ArrayRef<int64_t>{1, 0})
+                  .getResult()[0];
+    }
+    weights = words;
+    spec.packedWords = true;
+  }
+
+  SmallVector<Value> args = {toBuffer(b, op.getX()), toBuffer(b, weights),
+                             toBuffer(b, op.getLut())};
+  if (Value s = op.getOutliers()) {
+    args.push_back(sparse_tensor::ToPositionsOp::create(b, s, 1));
+    args.push_back(sparse_tensor::ToCoordinatesOp::create(b, s, 1));
+    args.push_back(sparse_tensor::ToValuesOp::create(b, s));
+    spec.pos = cast<MemRefType>(args[3].getType());
+    spec.crd = cast<MemRefType>(args[4].getType());
+    spec.val = cast<MemRefType>(args[5].getType());
+  }
+  Value init = op.getInit();
+  MemRefType yType = memrefFor(init.getType());
+  Value yBuf = memref::AllocOp::create(b, yType, dynamicSizes(b, init),
+                                       b.getI64IntegerAttr(64));
+  args.push_back(yBuf);
+  spec.x = cast<MemRefType>(args[0].getType());
+  spec.w = cast<MemRefType>(args[1].getType());
+  spec.lut = cast<MemRefType>(args[2].getType());
+  spec.y = yType;
+
+  func::FuncOp kernel = getOrCreateLutMatmulKernel(module, spec);
+  func::CallOp::create(b, kernel, args);
+  Value result = bufferization::ToTensorOp::create(
+      b, init.getType(), yBuf, /*restrict=*/true, /*writable=*/true);
+  op->getResult(0).replaceAllUsesWith(result);
+  op.erase();
+  // The codes are no longer needed when the kernel reads the words.
+  if (spec.packedWords && unpack->use_empty())
+    unpack.erase();
+  return success();
+}
+
+/// Replaces a DPS op on tensors by `call @kernel(inputs..., out)` on a fresh
+/// buffer that becomes the result.
+void replaceByKernelCall(ImplicitLocOpBuilder &b, Operation *op,
+                         func::FuncOp kernel, SmallVector<Value> args,
+                         Value init) {
+  Value out = memref::AllocOp::create(b, memrefFor(init.getType()),
+                                      dynamicSizes(b, init),
+                                      b.getI64IntegerAttr(64));
+  args.push_back(out);
+  func::CallOp::create(b, kernel, args);
+  Value result = bufferization::ToTensorOp::create(
+      b, init.getType(), out, /*restrict=*/true, /*writable=*/true);
+  op->getResult(0).replaceAllUsesWith(result);
+  op->erase();
+}
+
+MemRefType memrefTypeOf(Value v) { return cast<MemRefType>(v.getType()); }
+
+CodeLayout layoutOf(PackLayout layout) {
+  return layout == PackLayout::SqueezeLLM ? CodeLayout::SqueezeLLMWords
+                                          : CodeLayout::RowMajorWords;
+}
+
+void lowerLutDequant(LutDequantOp op, ModuleOp module, unsigned threads) {
+  OpBuilder ob(op);
+  ImplicitLocOpBuilder b(op.getLoc(), ob);
+  Value codes = op.getCodes();
+  LutDequantSpec spec;
+  spec.threads = threads;
+  spec.bits = getCodeBitWidth(
+      cast<RankedTensorType>(codes.getType()).getElementType());
+  // Read the words of an unpack directly, in their own layout.
+  auto unpack = codes.getDefiningOp<UnpackOp>();
+  Value source = codes;
+  if (unpack && unpack.hasPureTensorSemantics()) {
+    source = unpack.getPacked();
+    spec.layout = layoutOf(unpack.getLayout());
+  }
+  SmallVector<Value> args = {toBuffer(b, source), toBuffer(b, op.getLut())};
+  spec.codes = memrefTypeOf(args[0]);
+  spec.lut = memrefTypeOf(args[1]);
+  spec.out = memrefFor(op.getInit().getType());
+  func::FuncOp kernel = getOrCreateLutDequantKernel(module, spec);
+  replaceByKernelCall(b, op, kernel, args, op.getInit());
+  if (unpack && unpack->use_empty())
+    unpack.erase();
+}
+
+void lowerUnpack(UnpackOp op, ModuleOp module, unsigned threads) {
+  OpBuilder ob(op);
+  ImplicitLocOpBuilder b(op.getLoc(), ob);
+  UnpackSpec spec;
+  spec.threads = threads;
+  spec.bits = getCodeBitWidth(
+      cast<RankedTensorType>(op.getInit().getType()).getElementType());
+  spec.layout = layoutOf(op.getLayout());
+  SmallVector<Value> args = {toBuffer(b, op.getPacked())};
+  spec.words = memrefTypeOf(args[0]);
+  spec.out = memrefFor(op.getInit().getType());
+  func::FuncOp kernel = getOrCreateUnpackKernel(module, spec);
+  replaceByKernelCall(b, op, kernel, args, op.getInit());
+}
+
+struct ConvertSQuantToCPUPass
+    : squant::impl::ConvertSQuantToCPUBase<ConvertSQuantToCPUPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    CPUTarget resolved = resolveCPUTarget(target);
+    SmallVector<LutMatmulOp> matmuls;
+    module.walk([&](LutMatmulOp op) {
+      // The memref form (no outliers) is left to squant-decompose.
+      if (op.hasPureTensorSemantics())
+        matmuls.push_back(op);
+    });
+    for (LutMatmulOp op : matmuls)
+      if (failed(lowerLutMatmul(op, module, resolved, threads)))
+        return signalPassFailure();
+    // Then lut_dequant (fused with the unpack of its codes), then the
+    // unpacks still used (e.g. codes returned to the caller).
+    SmallVector<LutDequantOp> dequants;
+    module.walk([&](LutDequantOp op) {
+      if (op.hasPureTensorSemantics())
+        dequants.push_back(op);
+    });
+    for (LutDequantOp op : dequants)
+      lowerLutDequant(op, module, threads);
+    SmallVector<UnpackOp> unpacks;
+    module.walk([&](UnpackOp op) {
+      if (op.hasPureTensorSemantics())
+        unpacks.push_back(op);
+    });
+    for (UnpackOp op : unpacks) {
+      if (op->use_empty())
+        op.erase();
+      else
+        lowerUnpack(op, module, threads);
+    }
+  }
+};
+
+} // namespace
