@@ -16,7 +16,8 @@
 //   -> gpu-async-region
 //   -> the upstream NVVM lowering (the passes of gpu-lower-to-nvvm-pipeline,
 //      with the PTX version the chip needs), plus squant-gpu-expand-math
-//      (sqrt, floor, ... as NVPTX-native intrinsics, not libdevice) and
+//      (sqrt, floor, ... as NVPTX-native intrinsics, not libdevice),
+//      squant-nvvm-exp2               math.exp2 -> ex2.approx.f32 and
 //      squant-nvvm-invariant-loads    read-only buffers through ld.global.nc
 //   -> gpu-module-to-binary{format}   PTX (isa), cubin (bin) or fatbin
 //   -> host LLVM dialect calling the mgpu* runtime.
@@ -70,6 +71,7 @@ void mlir::squant::buildGPUPipeline(OpPassManager &pm,
   kernels.splitK = options.splitK;
   kernels.warpsK = options.warpsK;
   kernels.decomposeUnsupported = options.decomposeUnsupported;
+  kernels.kvSplits = options.kvSplits;
   pm.addPass(createConvertSQuantToGPU(kernels));
   pm.addPass(createCanonicalizerPass());
 
@@ -140,6 +142,8 @@ void mlir::squant::buildGPUPipeline(OpPassManager &pm,
   pm.addNestedPass<gpu::GPUModuleOp>(createStripDebugInfoPass());
   // sqrt, floor, ... -> NVPTX-native LLVM intrinsics (not libdevice).
   pm.addPass(createSQuantGPUExpandMath());
+  // math.exp2 (the attention softmax) -> ex2.approx.f32, no libdevice.
+  pm.addPass(createSQuantNVVMExp2());
   // math.fma -> llvm.intr.fma (fma.rn.f32) before convert-gpu-to-nvvm, which
   // would call libdevice's __nv_fmaf (an unresolved extern unless libdevice
   // is linked).

@@ -7,8 +7,10 @@
 // turns every one of them into a gpu.launch, so that the host code only
 // allocates, launches and frees:
 //
-//  * memref.copy -> linalg.copy (a copy kernel; host constants are left to
-//    be uploaded by squant-gpu-host-buffers);
+//  * memref.copy of views (strided, offset: e.g. rows appended to the KV
+//    cache) -> linalg.copy, a copy kernel; copies between identity-layout
+//    buffers become gpu.memcpy in squant-gpu-host-buffers, and host
+//    constants are left to be uploaded there;
 //  * reductions over one dim with an associative f32 combiner get a
 //    cooperative kernel (LinalgReductionToGPU.cpp: a warp or a block per
 //    output, or lanes along a contiguous output dim), and a linalg.fill that
@@ -141,6 +143,13 @@ struct SQuantGPUMapLinalgPass
     func.walk([&](memref::CopyOp op) { copies.push_back(op); });
     for (memref::CopyOp copy : copies) {
       if (isHostOnly(copy.getSource()) || isHostOnly(copy.getTarget()))
+        continue;
+      // Whole contiguous buffers: squant-gpu-host-buffers makes the copy a
+      // gpu.memcpy (a DMA, no kernel).
+      auto identity = [](Value v) {
+        return cast<MemRefType>(v.getType()).getLayout().isIdentity();
+      };
+      if (identity(copy.getSource()) && identity(copy.getTarget()))
         continue;
       rewriter.setInsertionPoint(copy);
       linalg::CopyOp::create(rewriter, copy.getLoc(), copy.getSource(),

@@ -9,7 +9,6 @@
 // RUN: squant-opt %s --squant-gpu-map-linalg | FileCheck %s --check-prefix=NOATOMIC
 // NOATOMIC-NOT: atomic
 // NOATOMIC-NOT: linalg.
-// NOATOMIC-NOT: memref.copy %arg
 // NOATOMIC-NOT: SCFToGPU_visited
 //
 // The kernels run on the host (squant-gpu-launch-to-loops) and print their
@@ -20,14 +19,15 @@
 // rowmax_dyn a[i][j] = (7j mod 13) - i (4x20, dynamic): 12 - i;
 // colsum a[i][j] = i + j (40x33): 780 + 40j (plus the initial 1);
 // scale a[i][j] = 45i + j (7x45): 2 a, shown for row 6 (j = 40..44);
-// copy: the 5 row sums copied by a copy kernel.
+// copy: the 5 row sums copied, then rows 1..3 moved to 0..2 by a copy
+// kernel: [145, 245, 345, 345, 445].
 // RUN: squant-opt %s --squant-gpu-map-linalg --gpu-kernel-outlining --squant-gpu-launch-to-loops --squant-cpu-pipeline | mlir-runner -e main -entry-point-result=void -shared-libs=%mlir_c_runner_utils,%mlir_runner_utils | FileCheck %s --check-prefix=EXEC
 // EXEC: [45,  145,  245,  345,  445]
 // EXEC: [44850,  45150,  45450]
 // EXEC: [12,  11,  10,  9]
 // EXEC: [781,  821,  861,  901,  941,  981,  1021,  1061,  1101,  1141,  1181,  1221,  1261,  1301,  1341,  1381,  1421,  1461,  1501,  1541,  1581,  1621,  1661,  1701,  1741,  1781,  1821,  1861,  1901,  1941,  1981,  2021,  2061]
 // EXEC: [620,  622,  624,  626,  628]
-// EXEC: [45,  145,  245,  345,  445]
+// EXEC: [145,  245,  345,  345,  445]
 
 #id2 = affine_map<(d0, d1) -> (d0, d1)>
 #row = affine_map<(d0, d1) -> (d0)>
@@ -124,16 +124,22 @@ module {
     return
   }
 
-  // A copy between device buffers becomes a copy kernel; a copy from a host
-  // constant is left for squant-gpu-host-buffers to upload.
+  // A copy into a view (strided) becomes a copy kernel; a copy between
+  // whole buffers is left for squant-gpu-host-buffers (gpu.memcpy), and so
+  // is a copy from a host constant (an upload).
   // CHECK-LABEL: func.func @copy(
-  // CHECK: memref.copy %[[G:.*]], %arg1
+  // CHECK: memref.copy %{{.*}}, %arg1
+  // CHECK: memref.copy %arg0, %arg1
   // CHECK: gpu.launch {{.*}} function(@copy_copy_0)
+  // CHECK: return
   memref.global "private" constant @init : memref<5xf32> = dense<1.0>
   func.func @copy(%a: memref<5xf32>, %b: memref<5xf32>) {
     %g = memref.get_global @init : memref<5xf32>
     memref.copy %g, %b : memref<5xf32> to memref<5xf32>
     memref.copy %a, %b : memref<5xf32> to memref<5xf32>
+    %s = memref.subview %a[1] [3] [1] : memref<5xf32> to memref<3xf32, strided<[1], offset: 1>>
+    %t = memref.subview %b[0] [3] [1] : memref<5xf32> to memref<3xf32, strided<[1]>>
+    memref.copy %s, %t : memref<3xf32, strided<[1], offset: 1>> to memref<3xf32, strided<[1]>>
     return
   }
 
