@@ -401,5 +401,7 @@ mlir::squant::cpu::getOrCreateKVAppendKernel(ModuleOp module,
       [&](ImplicitLocOpBuilder &b, ValueRange args) {
         KVAppendEmitter(spec, b, args).emit();
       });
+  // No intrinsics, but LLVM may vectorize the scalar loops for the target.
+  setKernelTargetFeatures(fn, spec.target);
   return fn;
 }

@@ -124,7 +124,7 @@ func::FuncOp
 mlir::squant::cpu::getOrCreateKVDequantizeKernel(ModuleOp module,
                                                  const KVDequantizeSpec &spec) {
   SmallVector<Type> argTypes = spec.argTypes(module.getContext());
-  return getOrCreateKernel(
+  func::FuncOp fn = getOrCreateKernel(
       module, spec.kernelName(), argTypes,
       [&](ImplicitLocOpBuilder &b, ValueRange args) {
         unsigned numTables = spec.tableTypes.size();
@@ -183,4 +183,6 @@ mlir::squant::cpu::getOrCreateKVDequantizeKernel(ModuleOp module,
                   });
             });
       });
+  setKernelTargetFeatures(fn, spec.target);
+  return fn;
 }
