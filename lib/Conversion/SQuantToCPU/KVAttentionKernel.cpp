@@ -43,6 +43,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 
+#include <functional>
 #include <limits>
 
 using namespace mlir;
@@ -114,6 +115,11 @@ private:
                 Value h, Value t0);
   void slowKeys(ImplicitLocOpBuilder &b, Value KT, Value bi, Value h,
                 Value t0, Value valid);
+  void residualKeys(ImplicitLocOpBuilder &b, Value KT, Value Kr, Value bi,
+                    Value h, Value t0);
+  /// VR/Kr row `rowBase ..` = the f32 conversion of src[bi, h, row, :].
+  void copyRow(ImplicitLocOpBuilder &b, Value dst, Value rowBase, Value src,
+               Value bi, Value h, Value row);
   void valueRow(ImplicitLocOpBuilder &b, Value VR, ArrayRef<Value> vtab,
                 Value bi, Value h, Value lane, Value t, Value lastItem);
   void vectorValueRow(ImplicitLocOpBuilder &b, Value VR, ArrayRef<Value> vtab,
@@ -407,6 +413,54 @@ void KVAttentionEmitter::slowKeys(ImplicitLocOpBuilder &b, Value KT, Value bi,
       });
 }
 
+void KVAttentionEmitter::copyRow(ImplicitLocOpBuilder &b, Value dst,
+                                 Value rowBase, Value src, Value bi, Value h,
+                                 Value row) {
+  Type elt = cast<MemRefType>(src.getType()).getElementType();
+  for (auto [d0, w] : vChunks) {
+    Value v = vector::LoadOp::create(b, VectorType::get({w}, elt), src,
+                                     ValueRange{bi, h, row, cIdx(b, d0)});
+    vector::StoreOp::create(
+        b, convertFloat(b, v, f32), dst,
+        ValueRange{arith::AddIOp::create(b, rowBase, cIdx(b, d0))});
+  }
+}
+
+/// A tile of KIVI keys all in the residual buffer: rows converted to f32
+/// into Kr[lane * D ..] with vector loads, then transposed into KT by one
+/// gather (from L1) per channel.
+void KVAttentionEmitter::residualKeys(ImplicitLocOpBuilder &b, Value KT,
+                                      Value Kr, Value bi, Value h, Value t0) {
+  Value kres = c.get(KVComponent::KeyResidual);
+  emitFor(b, cIdx(b, 0), cIdx(b, VW), cIdx(b, 1), {},
+          [&](ImplicitLocOpBuilder &ib, Value lane, ValueRange) {
+            Value t = arith::AddIOp::create(ib, t0, lane);
+            Value slot = arith::RemUIOp::create(
+                ib, arith::SubIOp::create(ib, t, cIdx(ib, c.sink)),
+                cIdx(ib, c.residual));
+            copyRow(ib, Kr, arith::MulIOp::create(ib, lane, cIdx(ib, D)),
+                    kres, bi, h, slot);
+            return SmallVector<Value>();
+          });
+  SmallVector<int32_t> rows;
+  for (int64_t l = 0; l < VW; ++l)
+    rows.push_back(int32_t(l * D));
+  Value rowOffsets = constI(b, rows);
+  auto maskT = VectorType::get({VW}, b.getI1Type());
+  Value allTrue =
+      arith::ConstantOp::create(b, maskT, DenseElementsAttr::get(maskT, true));
+  Value pass = splatF(b, VW, 0.0f);
+  emitFor(b, cIdx(b, 0), cIdx(b, D), cIdx(b, 1), {},
+          [&](ImplicitLocOpBuilder &ib, Value d, ValueRange) {
+            Value col = vector::GatherOp::create(ib, vf(VW), Kr, ValueRange{d},
+                                                 rowOffsets, allTrue, pass);
+            vector::StoreOp::create(
+                ib, col, KT,
+                ValueRange{arith::MulIOp::create(ib, d, cIdx(ib, VW))});
+            return SmallVector<Value>();
+          });
+}
+
 //===----------------------------------------------------------------------===//
 // Values: VR[lane * D + d]
 //===----------------------------------------------------------------------===//
@@ -506,42 +560,78 @@ void KVAttentionEmitter::valueRow(ImplicitLocOpBuilder &b, Value VR,
   auto scalarRow = [&](ImplicitLocOpBuilder &jb) {
     c.decodeToken(jb, /*key=*/false, bounds, bi, h, t, store);
   };
+  // Rows kept unquantized (sinks, the KIVI residual window) are vector
+  // copies on every target.
+  auto ifElse = [&](ImplicitLocOpBuilder &ib, Value cond,
+                    function_ref<void(ImplicitLocOpBuilder &)> thenFn,
+                    function_ref<void(ImplicitLocOpBuilder &)> elseFn) {
+    scf::IfOp::create(
+        ib, cond,
+        [&](OpBuilder &nb, Location loc) {
+          ImplicitLocOpBuilder jb(loc, nb);
+          thenFn(jb);
+          scf::YieldOp::create(jb);
+        },
+        [&](OpBuilder &nb, Location loc) {
+          ImplicitLocOpBuilder jb(loc, nb);
+          elseFn(jb);
+          scf::YieldOp::create(jb);
+        });
+  };
+  std::function<void(ImplicitLocOpBuilder &)> quantizedRow;
+  auto afterSink = [&](ImplicitLocOpBuilder &ib) {
+    if (!c.kivi) {
+      quantizedRow(ib);
+      return;
+    }
+    Value inResidual = arith::CmpIOp::create(ib, arith::CmpIPredicate::sge, t,
+                                             bounds.valueEnd);
+    ifElse(
+        ib, inResidual,
+        [&](ImplicitLocOpBuilder &jb) {
+          Value slot = arith::RemUIOp::create(
+              jb, arith::SubIOp::create(jb, t, cIdx(jb, c.sink)),
+              cIdx(jb, c.residual));
+          copyRow(jb, VR, rowBase, c.get(KVComponent::ValueResidual), bi, h,
+                  slot);
+        },
+        quantizedRow);
+  };
+  auto dispatch = [&](ImplicitLocOpBuilder &ib) {
+    if (c.sink == 0) {
+      afterSink(ib);
+      return;
+    }
+    Value isSink = arith::CmpIOp::create(ib, arith::CmpIPredicate::slt, t,
+                                         cIdx(ib, c.sink));
+    ifElse(
+        ib, isSink,
+        [&](ImplicitLocOpBuilder &jb) {
+          copyRow(jb, VR, rowBase, c.get(KVComponent::ValueSink), bi, h, t);
+        },
+        afterSink);
+  };
   if (!vec) {
-    scalarRow(b);
+    quantizedRow = [&](ImplicitLocOpBuilder &jb) { scalarRow(jb); };
+    dispatch(b);
     return;
   }
   // Quantized rows decode vectorized, except the last row of the buffer
   // when the word loads would read past it (2- and 3-bit codes).
-  Value quantized =
-      arith::CmpIOp::create(b, arith::CmpIPredicate::sge, t, cIdx(b, c.sink));
-  if (c.kivi)
-    quantized = arith::AndIOp::create(
-        b, quantized,
-        arith::CmpIOp::create(b, arith::CmpIPredicate::slt, t,
-                              bounds.valueEnd));
-  if (c.bits != 4) {
+  quantizedRow = [&](ImplicitLocOpBuilder &jb) {
+    if (c.bits == 4) {
+      vectorValueRow(jb, VR, vtab, bi, h, lane, t);
+      return;
+    }
     Value lastRow = arith::AndIOp::create(
-        b, lastItem,
-        arith::CmpIOp::create(
-            b, arith::CmpIPredicate::eq, t,
-            arith::SubIOp::create(b, c.slots, cIdx(b, 1))));
-    Value notLast = arith::XOrIOp::create(
-        b, lastRow,
-        arith::ConstantIntOp::create(b, b.getI1Type(), 1));
-    quantized = arith::AndIOp::create(b, quantized, notLast);
-  }
-  scf::IfOp::create(
-      b, quantized,
-      [&](OpBuilder &nb, Location loc) {
-        ImplicitLocOpBuilder jb(loc, nb);
-        vectorValueRow(jb, VR, vtab, bi, h, lane, t);
-        scf::YieldOp::create(jb);
-      },
-      [&](OpBuilder &nb, Location loc) {
-        ImplicitLocOpBuilder jb(loc, nb);
-        scalarRow(jb);
-        scf::YieldOp::create(jb);
-      });
+        jb, lastItem,
+        arith::CmpIOp::create(jb, arith::CmpIPredicate::eq, t,
+                              arith::SubIOp::create(jb, c.slots, cIdx(jb, 1))));
+    ifElse(jb, lastRow, scalarRow, [&](ImplicitLocOpBuilder &kb) {
+      vectorValueRow(kb, VR, vtab, bi, h, lane, t);
+    });
+  };
+  dispatch(b);
 }
 
 //===----------------------------------------------------------------------===//
@@ -569,6 +659,7 @@ void KVAttentionEmitter::task(ImplicitLocOpBuilder &b, Value blk, Value grp) {
     fillRopeTables(b, cs, tb0, ntiles);
   }
   Value KT = alloc1(b, D * VW), VR = alloc1(b, VW * D);
+  Value Kr = c.kivi ? alloc1(b, VW * D) : Value();
   Value P = alloc1(b, G * VW), acc = alloc1(b, G * D);
   int64_t ktw = (VW == 16 || c.levels == 16) ? 16 : 8;
   Value ktab = (vec && !c.kivi) ? alloc1(b, D * ktw) : Value();
@@ -627,6 +718,31 @@ void KVAttentionEmitter::task(ImplicitLocOpBuilder &b, Value blk, Value grp) {
           auto slow = [&](ImplicitLocOpBuilder &kb) {
             slowKeys(kb, KT, bi, h, t0, valid);
           };
+          // KIVI tiles whose keys are all in the residual window.
+          auto notQuantized = [&](ImplicitLocOpBuilder &kb) {
+            if (!c.kivi) {
+              slow(kb);
+              return;
+            }
+            Value full = arith::AndIOp::create(
+                kb,
+                arith::CmpIOp::create(kb, arith::CmpIPredicate::eq, valid,
+                                      cIdx(kb, VW)),
+                arith::CmpIOp::create(kb, arith::CmpIPredicate::sge, t0,
+                                      bounds.keyEnd));
+            scf::IfOp::create(
+                kb, full,
+                [&](OpBuilder &nb, Location loc) {
+                  ImplicitLocOpBuilder lb(loc, nb);
+                  residualKeys(lb, KT, Kr, bi, h, t0);
+                  scf::YieldOp::create(lb);
+                },
+                [&](OpBuilder &nb, Location loc) {
+                  ImplicitLocOpBuilder lb(loc, nb);
+                  slow(lb);
+                  scf::YieldOp::create(lb);
+                });
+          };
           if (vec) {
             Value t1 = arith::AddIOp::create(jb, t0, cIdx(jb, VW));
             Value fast = arith::AndIOp::create(
@@ -659,11 +775,11 @@ void KVAttentionEmitter::task(ImplicitLocOpBuilder &b, Value blk, Value grp) {
                 },
                 [&](OpBuilder &nb, Location loc) {
                   ImplicitLocOpBuilder kb(loc, nb);
-                  slow(kb);
+                  notQuantized(kb);
                   scf::YieldOp::create(kb);
                 });
           } else {
-            slow(jb);
+            notQuantized(jb);
           }
 
           // 2.-3. Scores and the online softmax, up to kHeadsPerPass query
