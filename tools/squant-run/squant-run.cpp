@@ -1,5 +1,9 @@
 //===- squant-run.cpp - JIT-compile and run one function ------------------===//
 //
+// Whole models (a directory written by squant-compile) run with
+//   squant-run --model=DIR (--prompt=TEXT | --tokens=IDS) --max-new-tokens=N
+// (see tools/squant-run/ModelMode.cpp).
+//
 //   squant-run FILE.mlir --function=F --inputs=IN.safetensors
 //              --outputs=OUT.safetensors [--arg=NAME,...] [--result=NAME,...]
 //
@@ -46,12 +50,17 @@ using namespace mlir::squant;
 using namespace mlir::squant::runtime;
 namespace cl = llvm::cl;
 
+// ModelMode.cpp
+void registerModelModeOptions();
+bool isModelMode();
+int runModelMode();
+
 static cl::OptionCategory runCat("squant-run options");
 static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<input.mlir>"),
-                                      cl::Required, cl::cat(runCat));
+                                      cl::cat(runCat));
 static cl::opt<std::string> functionName("function",
                                          cl::desc("Function to run"),
-                                         cl::Required, cl::cat(runCat));
+                                         cl::cat(runCat));
 static cl::opt<std::string>
     inputsPath("inputs", cl::desc("safetensors file holding the arguments"),
                cl::cat(runCat));
@@ -409,6 +418,7 @@ int run(MLIRContext &context, llvm::SourceMgr &sourceMgr) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
+  registerModelModeOptions();
   registerMLIRContextCLOptions();
   registerPassManagerCLOptions();
   registerDefaultTimingManagerCLOptions();
@@ -418,6 +428,13 @@ int main(int argc, char **argv) {
       "squant-run: JIT-compile one function through squant-cpu-pipeline and "
       "run it on safetensors inputs\n");
 
+  if (isModelMode())
+    return runModelMode();
+  if (inputFile.empty() || functionName.empty()) {
+    llvm::errs() << "squant-run: error: give FILE.mlir and --function=F, or "
+                    "--model=DIR\n";
+    return 1;
+  }
   llvm::InitializeNativeTarget();
   llvm::InitializeNativeTargetAsmPrinter();
 
