@@ -17,7 +17,7 @@ kjv_calibration_text > "$OUT/calibration.txt"
 G="$SMOLLM2_GGUF"
 
 {
-  echo "| KV cache | options | bytes/token/layer | vs fp16 | perplexity |"
+  echo "| KV cache | options | bytes/token/layer | fp16 bytes / these | perplexity |"
   echo "|---|---|---|---|---|"
 } > "$OUT/table.md"
 run() { # name compile-options...
@@ -43,7 +43,7 @@ run() { # name compile-options...
     ppl="failed (see $log)"
   fi
   local ratio
-  ratio=$(awk -v b="$bytes" 'BEGIN { printf "%.2fx smaller", 768 / b }')
+  ratio=$(awk -v b="$bytes" 'BEGIN { printf "%.2fx", 768 / b }')
   echo "$name $*: $bytes bytes/token/layer, perplexity $ppl"
   grep -h 'KV cache #' "$log" || true
   echo "| $name | ${*:-} | $bytes | $ratio | $ppl |" >> "$OUT/table.md"
