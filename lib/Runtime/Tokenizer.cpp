@@ -107,7 +107,12 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromHFJson(StringRef path) {
   auto buf = MemoryBuffer::getFile(path);
   if (!buf)
     return fail(path + ": cannot read: " + buf.getError().message());
-  auto parsed = json::parse((*buf)->getBuffer());
+  return fromHFJsonText((*buf)->getBuffer(), path);
+}
+
+Expected<std::unique_ptr<Tokenizer>>
+Tokenizer::fromHFJsonText(StringRef text, StringRef path) {
+  auto parsed = json::parse(text);
   if (!parsed)
     return fail(path + ": invalid JSON: " + toString(parsed.takeError()));
   const json::Object *root = parsed->getAsObject();

@@ -35,6 +35,9 @@ public:
   /// From a Hugging Face tokenizer.json (model type BPE).
   static llvm::Expected<std::unique_ptr<Tokenizer>>
   fromHFJson(llvm::StringRef path);
+  /// The same from the file's text; `path` names it in errors.
+  static llvm::Expected<std::unique_ptr<Tokenizer>>
+  fromHFJsonText(llvm::StringRef text, llvm::StringRef path);
 
   std::vector<int32_t> encode(llvm::StringRef text) const;
   /// Text of the tokens; control tokens are left out unless `special`.
