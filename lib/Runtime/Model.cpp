@@ -705,17 +705,20 @@ Error CompiledModel::calibrateKV(ArrayRef<int32_t> tokens) {
           width = hkv * d, levels = int64_t(1) << f.bits;
   if (t == 0)
     return fail("KV calibration needs at least one token");
-  if (t > capacity)
+  if (t > man.maxPositions)
     return fail(formatv("KV calibration text has {0} tokens, more than the "
-                        "cache holds ({1})",
-                        t, capacity));
+                        "model's {1} positions",
+                        t, man.maxPositions));
+  // Calibrate in a cache large enough for the text, then restore the
+  // capacity the caller chose.
+  int64_t saved = capacity;
   std::vector<double> z = lloydMaxNormal(f.bits);
   // Tokens quantized by the cache: those after the sinks (all of them when
   // the text is no longer than the sink).
   int64_t first = t > f.sink ? f.sink : 0;
   im.keyLuts.assign(man.numLayers, {});
   im.valueLuts.assign(man.numLayers, {});
-  if (Error e = resetCache(capacity))
+  if (Error e = resetCache(std::max(saved, t)))
     return e;
   auto x = runEmbed(tokens);
   if (!x)
@@ -783,7 +786,7 @@ Error CompiledModel::calibrateKV(ArrayRef<int32_t> tokens) {
     act = *next;
   }
   std::free(act.allocated);
-  return resetCache(capacity);
+  return resetCache(saved);
 }
 
 Error CompiledModel::writeKVTables(StringRef path) const {

@@ -87,6 +87,11 @@ static cl::opt<std::string> kvCalibration(
     cl::desc("kvquant caches: text file whose tokens calibrate the key/value "
              "tables (default: the prompt, or the first perplexity window)"),
     cl::init(""), cl::cat(modelCat));
+static cl::opt<int> kvCalibrationTokens(
+    "kv-calibration-tokens",
+    cl::desc("kvquant caches: calibrate on at most this many tokens of "
+             "--kv-calibration's text"),
+    cl::init(128), cl::cat(modelCat));
 static cl::opt<std::string> kvTablesOut(
     "kv-tables",
     cl::desc("kvquant caches: write the calibrated tables to this "
@@ -255,8 +260,18 @@ bool calibrateKV(Session &s, llvm::ArrayRef<int32_t> fallback,
     ids = s.tok->encode((*buf)->getBuffer());
     source = kvCalibration;
   }
-  if (int64_t(ids.size()) > s.model->cacheCapacity())
+  if (!kvCalibration.empty()) {
+    if (kvCalibrationTokens < 1) {
+      fail("--kv-calibration-tokens must be positive");
+      return false;
+    }
+    int64_t limit = std::min<int64_t>(kvCalibrationTokens,
+                                      s.model->manifest().maxPositions);
+    if (int64_t(ids.size()) > limit)
+      ids.resize(size_t(limit));
+  } else if (int64_t(ids.size()) > s.model->cacheCapacity()) {
     ids.resize(size_t(s.model->cacheCapacity()));
+  }
   auto t0 = Clock::now();
   if (llvm::Error e = s.model->calibrateKV(ids)) {
     fail(llvm::toString(std::move(e)));

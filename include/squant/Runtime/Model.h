@@ -141,8 +141,9 @@ public:
   bool needsKVCalibration() const;
   /// Derives every layer's kvquant tables from the pre-RoPE keys and the
   /// values of `tokens` (run from position 0 through the model, layer by
-  /// layer, each layer with its freshly calibrated tables; the cache is
-  /// zeroed afterwards). The rule is in docs/driver.md.
+  /// layer, each layer with its freshly calibrated tables, in a cache of
+  /// at least tokens.size() slots; afterwards the cache is zeroed at its
+  /// previous capacity). The rule is in docs/driver.md.
   llvm::Error calibrateKV(llvm::ArrayRef<int32_t> tokens);
   /// The tables in use (key_lut_<l>, value_lut_<l>), for --kv-tables.
   llvm::Error writeKVTables(llvm::StringRef path) const;
