@@ -8,6 +8,7 @@
 //   -> gpu-async-region
 //   -> the upstream NVVM lowering (the passes of gpu-lower-to-nvvm-pipeline,
 //      with the PTX version the chip needs), plus
+//      squant-nvvm-exp2               math.exp2 -> ex2.approx.f32
 //      squant-nvvm-invariant-loads    read-only buffers through ld.global.nc
 //   -> gpu-module-to-binary{format}   PTX (isa), cubin (bin) or fatbin
 //   -> host LLVM dialect calling the mgpu* runtime.
@@ -58,6 +59,7 @@ void mlir::squant::buildGPUPipeline(OpPassManager &pm,
   kernels.numSMs = chip ? chip->numSMs : 132;
   kernels.splitK = options.splitK;
   kernels.warpsK = options.warpsK;
+  kernels.kvSplits = options.kvSplits;
   pm.addPass(createConvertSQuantToGPU(kernels));
   pm.addPass(createCanonicalizerPass());
 
@@ -104,6 +106,8 @@ void mlir::squant::buildGPUPipeline(OpPassManager &pm,
   ConvertGpuOpsToNVVMOpsOptions toNVVM;
   toNVVM.indexBitwidth = 64;
   pm.addNestedPass<gpu::GPUModuleOp>(createStripDebugInfoPass());
+  // math.exp2 (the attention softmax) -> ex2.approx.f32, no libdevice.
+  pm.addPass(createSQuantNVVMExp2());
   // math.fma -> llvm.intr.fma (fma.rn.f32) before convert-gpu-to-nvvm, which
   // would call libdevice's __nv_fmaf (an unresolved extern unless libdevice
   // is linked).

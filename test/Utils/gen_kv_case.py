@@ -16,7 +16,7 @@ keys and values, to measure the quantization error).
 The function creates a zero-filled cache, appends the first P0 tokens with
 one kv_append, the rest in an scf.for in chunks of C (and a tail), then
 dequantizes tokens [0, N+2) (the last two must be zeros) and attends with
-len = N, position = N - 1. With --decode it also attends after every token
+len = N, position = N - 1 (or --query-position). With --decode it also attends after every token
 appended one by one (P0 = 0, C = 1), query i at position i.
 """
 import argparse
@@ -77,6 +77,9 @@ def main():
                    help="fraction of outlier entries in keys and values")
     p.add_argument("--calibration", type=int, default=128,
                    help="calibration samples per key channel")
+    p.add_argument("--query-position", type=int, default=-1,
+                   help="position of the final attention's query (default "
+                        "N - 1; large values exercise RoPE at large angles)")
     p.add_argument("--dynamic-cache", action="store_true",
                    help="give the cache tensors a dynamic batch and L")
     a = p.parse_args()
@@ -149,8 +152,9 @@ def main():
             step_outputs.append(ref.attention(q, kd, vd, t + 1, t, a.rope, a.theta, scale))
     kd, vd = cache.dequantize(n + 2)
     qlast = [queries[b][-1] for b in range(bt)]
-    o = ref.attention(qlast, kd, vd, n, n - 1, a.rope, a.theta, scale)
-    o_unq = ref.attention(qlast, keys, values, n, n - 1, a.rope, a.theta, scale)
+    qpos = n - 1 if a.query_position < 0 else a.query_position
+    o = ref.attention(qlast, kd, vd, n, qpos, a.rope, a.theta, scale)
+    o_unq = ref.attention(qlast, keys, values, n, qpos, a.rope, a.theta, scale)
 
     flat = ref.flatten
     inputs = {"keys": (a.input, [bt, h, n, d], flat(keys)),
@@ -288,7 +292,7 @@ def main():
     deq_t = tensor_type([bt, h, n + 2, d], "f32")
     body += [
         "%%n = arith.constant %d : index" % n,
-        "%%last = arith.constant %d : index" % (n - 1),
+        "%%last = arith.constant %d : index" % qpos,
         "%%ql = tensor.extract_slice %%query[0, %d, 0, 0] [%d, 1, %d, %d] [1, 1, 1, 1] : %s to %s"
         % (steps - 1, bt, hq, d, q_t, qs_t)]
     body += attend("%n", "%last", cur, "%ql", "f")

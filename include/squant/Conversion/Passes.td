@@ -98,9 +98,10 @@ def ConvertSQuantToGPU : Pass<"convert-squant-to-gpu", "ModuleOp"> {
   let summary = "Lower squant ops to fused GPU kernels (gpu.func + gpu.launch_func)";
   let description = [{
     Every squant op (`lut_matmul`, `lut_dequant`, `unpack`, `pack`,
-    `build_lut`) becomes one fused kernel in `gpu.module @squant_kernels`
-    and a `gpu.launch_func` at the op's position; a split-K or outlier
-    matmul adds a second, deterministic combine kernel. Weights are never materialized:
+    `build_lut`, `kv_append`, `kv_dequantize`, `kv_attention`) becomes one
+    fused kernel in `gpu.module @squant_kernels` and a `gpu.launch_func` at
+    the op's position; a split-K or outlier matmul, and decode attention,
+    add a second, deterministic combine kernel. Weights are never materialized:
     when the codes come from `squant.unpack squeezellm`, the kernels read the
     packed words themselves (128-bit loads of four adjacent output channels,
     3-bit groups of 32 codes in 3 words decoded natively), look the codes up
@@ -116,8 +117,23 @@ def ConvertSQuantToGPU : Pass<"convert-squant-to-gpu", "ModuleOp"> {
     `bufferization.to_tensor`; CSR outliers through their level buffers) and
     on the memref form. See docs/gpu-kernels.md.
 
+    KV-cache ops (docs/kv-cache.md): `kv_append` quantizes new tokens into
+    the cache in place (kvquant: a warp per token vector with warp
+    arg-max outlier selection; kivi: a block per batch row and KV head that
+    resolves residual evictions and key-block flushes); `kv_dequantize` is
+    a thread per token vector; `kv_attention` is flash-decoding: blocks
+    own several KV heads with all their query heads (GQA) and a split of
+    the tokens, walked in tiles (RoPE cos/sin per tile in shared memory,
+    lane-per-token scores from wide loads of the packed keys, warp-shuffle
+    online softmax, lane-per-channel P.V), then a combine kernel rescales
+    and sums the splits in order. On tensors, `kv_append` writes the
+    cache tensors' buffers in place (`bufferization.to_buffer`, then
+    `materialize_in_destination`) unless the old cache is used later, in
+    which case it updates a copy.
+
     Ops that cannot be lowered (dynamic N or K, empty shapes, non-identity
-    layouts) get an error at their location.
+    layouts, a dynamic number of KV or query heads) get an error at their
+    location.
   }];
   let options = [
     Option<"numSMs", "num-sms", "int64_t", /*default=*/"132",
@@ -125,12 +141,16 @@ def ConvertSQuantToGPU : Pass<"convert-squant-to-gpu", "ModuleOp"> {
     Option<"splitK", "split-k", "int64_t", /*default=*/"0",
            "Force the number of K splits of lut_matmul (0: choose per shape)">,
     Option<"warpsK", "warps-k", "int64_t", /*default=*/"0",
-           "Force the warps per block that split K (0: choose per M bucket)">
+           "Force the warps per block that split K (0: choose per M bucket)">,
+    Option<"kvSplits", "kv-splits", "int64_t", /*default=*/"0",
+           "Force the number of token splits (blocks along the sequence) of "
+           "kv_attention (0: choose per shape)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::bufferization::BufferizationDialect",
     "::mlir::gpu::GPUDialect",
+    "::mlir::LLVM::LLVMDialect",
     "::mlir::math::MathDialect",
     "::mlir::memref::MemRefDialect",
     "::mlir::scf::SCFDialect",
@@ -193,16 +213,45 @@ def SQuantGPULaunchToLoops : Pass<"squant-gpu-launch-to-loops", "ModuleOp"> {
     runs through `squant-cpu-pipeline` (e.g. with `squant-run`), so kernel
     indexing is tested against the reference on a machine without a GPU.
 
-    Kernels must keep barriers and shuffles at the top level of their body
-    (the squant kernel generator does); nested ones, private memory and
-    other cross-lane ops are reported as errors. Alignment hints on vector
-    loads and stores are dropped (host buffers are not 16-byte aligned).
+    Barriers and shuffles must be at the top level of the kernel body, or
+    at the top level of the body of an `scf.for` at such a level (a sync
+    loop: it runs as a host loop around the phases of its body; its bounds
+    must be the same for all threads of a block, as a GPU requires, and
+    are read from thread 0; its iteration arguments are kept per thread).
+    Other nesting, private memory and other cross-lane ops are reported as
+    errors. Alignment hints on vector loads and stores are dropped (host
+    buffers are not 16-byte aligned).
+
+    With `reverse`, the blocks of every grid and the threads of every phase
+    run in reverse order: a kernel whose result depends on the order of
+    threads between two barriers (a race on a GPU) then gives a different
+    result, which a test comparing both orders catches.
   }];
+  let options = [
+    Option<"reverse", "reverse", "bool", /*default=*/"false",
+           "Run blocks and the threads of each phase in reverse order">
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::memref::MemRefDialect",
     "::mlir::scf::SCFDialect"
   ];
+}
+
+def SQuantNVVMExp2 : Pass<"squant-nvvm-exp2", "ModuleOp"> {
+  let summary = "Lower f32 math.exp2 in GPU modules to ex2.approx.f32";
+  let description = [{
+    Rewrites every f32 `math.exp2` inside a `gpu.module` to a call of the
+    NVVM intrinsic `llvm.nvvm.ex2.approx.f32` (the PTX instruction
+    `ex2.approx.f32`, relative error about 2^-22), as flash-attention
+    kernels do for their softmax. Without it, the NVVM lowering would call
+    libdevice's `__nv_exp2f` (unresolved when the PTX is emitted without a
+    CUDA toolkit), and `llvm.intr.exp2` is rejected by
+    `convert-gpu-to-nvvm`. Kernel bodies keep `math.exp2` so that
+    `squant-gpu-launch-to-loops` can run them on the host. Runs before
+    `convert-math-to-llvm` in `squant-gpu-pipeline`.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
 def SQuantNVVMInvariantLoads : Pass<"squant-nvvm-invariant-loads", "ModuleOp"> {

@@ -83,6 +83,10 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
       *this, "warps-k",
       llvm::cl::desc("Force the warps per block along K (0: per M bucket)"),
       llvm::cl::init(0)};
+  PassOptions::Option<int64_t> kvSplits{
+      *this, "kv-splits",
+      llvm::cl::desc("Force the token splits of kv_attention (0: per shape)"),
+      llvm::cl::init(0)};
 };
 
 /// func + squant ops on tensors -> fused GPU kernels (convert-squant-to-gpu)

@@ -67,6 +67,70 @@ Value Emitter::select(Value c, Value t, Value f) {
   return arith::SelectOp::create(b, loc, c, t, f);
 }
 Value Emitter::ceilDiv(Value x, int64_t y) { return divu(add(x, y - 1), y); }
+Value Emitter::slt(Value x, Value y) {
+  return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, x, y);
+}
+Value Emitter::sle(Value x, Value y) {
+  return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle, x, y);
+}
+Value Emitter::eq(Value x, Value y) {
+  return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, x, y);
+}
+Value Emitter::ori(Value x, Value y) { return arith::OrIOp::create(b, loc, x, y); }
+Value Emitter::shl(Value x, Value y) { return arith::ShLIOp::create(b, loc, x, y); }
+Value Emitter::shru(Value x, Value y) {
+  return arith::ShRUIOp::create(b, loc, x, y);
+}
+Value Emitter::maxs(Value x, Value y) {
+  return arith::MaxSIOp::create(b, loc, x, y);
+}
+Value Emitter::mins(Value x, Value y) {
+  return arith::MinSIOp::create(b, loc, x, y);
+}
+Value Emitter::toIndex(Value v) {
+  if (v.getType().isIndex())
+    return v;
+  return arith::IndexCastUIOp::create(b, loc, b.getIndexType(), v);
+}
+Value Emitter::toI32(Value v) {
+  if (v.getType().isInteger(32))
+    return v;
+  if (v.getType().isIndex())
+    return arith::IndexCastUIOp::create(b, loc, b.getI32Type(), v);
+  if (v.getType().getIntOrFloatBitWidth() < 32)
+    return arith::ExtUIOp::create(b, loc, b.getI32Type(), v);
+  return arith::TruncIOp::create(b, loc, b.getI32Type(), v);
+}
+Value Emitter::fadd(Value x, Value y) { return arith::AddFOp::create(b, loc, x, y); }
+Value Emitter::fsub(Value x, Value y) { return arith::SubFOp::create(b, loc, x, y); }
+Value Emitter::fmul(Value x, Value y) { return arith::MulFOp::create(b, loc, x, y); }
+Value Emitter::fdiv(Value x, Value y) { return arith::DivFOp::create(b, loc, x, y); }
+Value Emitter::fmax(Value x, Value y) {
+  return arith::MaximumFOp::create(b, loc, x, y);
+}
+Value Emitter::fmin(Value x, Value y) {
+  return arith::MinimumFOp::create(b, loc, x, y);
+}
+Value Emitter::fneg(Value x) { return arith::NegFOp::create(b, loc, x); }
+Value Emitter::fcmp(arith::CmpFPredicate p, Value x, Value y) {
+  return arith::CmpFOp::create(b, loc, p, x, y);
+}
+Value Emitter::fabs(Value x) {
+  // math.absf would become a libdevice call (or an illegal llvm.intr.fabs)
+  // in the NVVM lowering; clearing the sign bit is exact everywhere.
+  Type i32 = b.getI32Type();
+  Value bits = arith::BitcastOp::create(b, loc, i32, x);
+  bits = arith::AndIOp::create(b, loc, bits, this->i32(0x7fffffff));
+  return arith::BitcastOp::create(b, loc, b.getF32Type(), bits);
+}
+Value Emitter::exp2(Value x) {
+  return math::Exp2Op::create(b, loc, x);
+}
+Value Emitter::uitofp(Value v) {
+  if (v.getType().isIndex())
+    v = arith::IndexCastUIOp::create(b, loc, b.getI64Type(), v);
+  return arith::UIToFPOp::create(b, loc, b.getF32Type(), v);
+}
 
 Value Emitter::toF32(Value v) {
   Type t = v.getType();
@@ -250,10 +314,12 @@ gpu::GPUFuncOp mlir::squant::gpugen::getOrCreateKernel(ModuleOp module,
   SmallVector<Type> workgroupTypes;
   auto workgroupSpace =
       gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
-  for (int64_t size : spec.workgroupF32)
-    workgroupTypes.push_back(MemRefType::get({size}, mb.getF32Type(),
-                                             MemRefLayoutAttrInterface{},
-                                             workgroupSpace));
+  for (auto [i, size] : llvm::enumerate(spec.workgroupF32))
+    workgroupTypes.push_back(MemRefType::get(
+        {size},
+        i < spec.workgroupTypes.size() ? spec.workgroupTypes[i]
+                                       : Type(mb.getF32Type()),
+        MemRefLayoutAttrInterface{}, workgroupSpace));
   auto fnType = FunctionType::get(ctx, spec.argTypes, {});
   auto func = gpu::GPUFuncOp::create(mb, loc, spec.name, fnType,
                                      workgroupTypes, TypeRange{});
@@ -270,6 +336,9 @@ gpu::GPUFuncOp mlir::squant::gpugen::getOrCreateKernel(ModuleOp module,
       func.setArgAttr(i, "llvm.readonly", UnitAttr::get(ctx));
   if (!spec.strategy.empty())
     func->setAttr(kStrategyAttrName, StringAttr::get(ctx, spec.strategy));
+  if (spec.maxRegisters > 0)
+    func->setAttr("nvvm.maxnreg", IntegerAttr::get(IntegerType::get(ctx, 32),
+                                                   spec.maxRegisters));
 
   Block &entry = func.getBody().front();
   OpBuilder kb = OpBuilder::atBlockBegin(&entry);
@@ -311,6 +380,16 @@ Value mlir::squant::gpugen::warpSum(Emitter &e, Value v) {
     auto shuffle = gpu::ShuffleOp::create(e.b, e.loc, v, offset, kWarpSize,
                                           gpu::ShuffleMode::XOR);
     v = arith::AddFOp::create(e.b, e.loc, v, shuffle.getShuffleResult());
+  }
+  return v;
+}
+
+Value mlir::squant::gpugen::warpReduce(
+    Emitter &e, Value v, llvm::function_ref<Value(Value, Value)> combine) {
+  for (int32_t offset = kWarpSize / 2; offset >= 1; offset /= 2) {
+    auto shuffle = gpu::ShuffleOp::create(e.b, e.loc, v, offset, kWarpSize,
+                                          gpu::ShuffleMode::XOR);
+    v = combine(v, shuffle.getShuffleResult());
   }
   return v;
 }

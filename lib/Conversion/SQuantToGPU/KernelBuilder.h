@@ -23,6 +23,7 @@
 #ifndef SQUANT_LIB_CONVERSION_SQUANTTOGPU_KERNELBUILDER_H
 #define SQUANT_LIB_CONVERSION_SQUANTTOGPU_KERNELBUILDER_H
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -69,6 +70,36 @@ struct Emitter {
   Value select(Value c, Value t, Value f);
   /// Ceil-division of non-negative index values.
   Value ceilDiv(Value x, int64_t y);
+
+  /// Signed comparisons (x < y, x <= y) of index or integer values.
+  Value slt(Value x, Value y);
+  Value sle(Value x, Value y);
+  Value eq(Value x, Value y);
+  Value ori(Value x, Value y);
+  Value shl(Value x, Value y);
+  Value shru(Value x, Value y);
+  Value maxs(Value x, Value y);
+  Value mins(Value x, Value y);
+  /// index <-> i32 (unsigned).
+  Value toIndex(Value v);
+  Value toI32(Value v);
+
+  /// f32 arithmetic, one IEEE operation each (no contraction).
+  Value fadd(Value x, Value y);
+  Value fsub(Value x, Value y);
+  Value fmul(Value x, Value y);
+  Value fdiv(Value x, Value y);
+  Value fmax(Value x, Value y); // arith.maximumf
+  Value fmin(Value x, Value y); // arith.minimumf
+  Value fneg(Value x);
+  Value fcmp(arith::CmpFPredicate p, Value x, Value y);
+  /// |x|, exactly (clears the sign bit).
+  Value fabs(Value x);
+  /// 2^x: math.exp2 (exp2f on the host; squant-nvvm-exp2 makes it
+  /// ex2.approx.f32 on NVPTX, without libdevice).
+  Value exp2(Value x);
+  /// Unsigned integer (i32 or index) to f32.
+  Value uitofp(Value v);
 
   /// Converts a float scalar to f32 / from f32 to `type`.
   Value toF32(Value v);
@@ -131,9 +162,15 @@ struct KernelSpec {
   SmallVector<bool> readOnly;
   /// Sizes (f32 elements) of the workgroup (shared memory) buffers.
   SmallVector<int64_t> workgroupF32;
+  /// Element types of the workgroup buffers (f32 where absent); sizes are in
+  /// elements of that type.
+  SmallVector<Type> workgroupTypes;
   std::array<int32_t, 3> block = {1, 1, 1};
   /// Known grid, when every launch uses the same one.
   std::optional<std::array<int32_t, 3>> grid;
+  /// Register budget per thread handed to ptxas (`.maxnreg`, through the
+  /// nvvm.maxnreg attribute); 0: ptxas decides.
+  int32_t maxRegisters = 0;
   /// Human-readable strategy (bucket, tile sizes), kept as an attribute.
   std::string strategy;
 };
@@ -164,6 +201,11 @@ Value blockId(Emitter &e, gpu::Dimension d);
 /// shuffles; every lane receives the same, deterministic sum. Must be
 /// emitted at the top level of the kernel body, reached by all lanes.
 Value warpSum(Emitter &e, Value v);
+
+/// The same butterfly with another associative, commutative combination
+/// (e.g. arith.maximumf): every lane receives the combination of all 32.
+Value warpReduce(Emitter &e, Value v,
+                 llvm::function_ref<Value(Value, Value)> combine);
 
 /// How B-bit codes sit in 32-bit words: a group of `words` consecutive words
 /// of one channel holds exactly `codes` codes (B = 2: 1 word, 16 codes;
@@ -206,6 +248,9 @@ std::string getLutDequantGPUBlocker(Operation *op);
 std::string getUnpackGPUBlocker(Operation *op);
 std::string getPackGPUBlocker(Operation *op);
 std::string getBuildLutGPUBlocker(Operation *op);
+std::string getKVAppendGPUBlocker(Operation *op);
+std::string getKVDequantizeGPUBlocker(Operation *op);
+std::string getKVAttentionGPUBlocker(Operation *op);
 } // namespace mlir::squant
 
 #endif // SQUANT_LIB_CONVERSION_SQUANTTOGPU_KERNELBUILDER_H

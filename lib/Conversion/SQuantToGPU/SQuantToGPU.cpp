@@ -1,8 +1,9 @@
 //===- SQuantToGPU.cpp - convert-squant-to-gpu ----------------------------===//
 //
 // The pass: reports ops that cannot be lowered, then rewrites the consumers
-// (lut_matmul, lut_dequant, which fuse a producing squeezellm unpack), then
-// the remaining ops (unpack, pack, build_lut). The kernels are built by the per-family files.
+// (lut_matmul, lut_dequant, which fuse a producing squeezellm unpack) and
+// the KV-cache ops, then the remaining ops (unpack, pack, build_lut). The
+// kernels are built by the per-family files.
 //
 //===----------------------------------------------------------------------===//
 
@@ -14,6 +15,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -37,6 +39,9 @@ void mlir::squant::populateSQuantToGPUPatterns(
   populateUnpackToGPUPatterns(patterns, options);
   populatePackToGPUPatterns(patterns, options);
   populateBuildLutToGPUPatterns(patterns, options);
+  populateKVAppendToGPUPatterns(patterns, options);
+  populateKVDequantizeToGPUPatterns(patterns, options);
+  populateKVAttentionToGPUPatterns(patterns, options);
 }
 
 std::string mlir::squant::getGPULoweringBlocker(Operation *op) {
@@ -50,6 +55,12 @@ std::string mlir::squant::getGPULoweringBlocker(Operation *op) {
     return getPackGPUBlocker(op);
   if (isa<BuildLutOp>(op))
     return getBuildLutGPUBlocker(op);
+  if (isa<KVAppendOp>(op))
+    return getKVAppendGPUBlocker(op);
+  if (isa<KVDequantizeOp>(op))
+    return getKVDequantizeGPUBlocker(op);
+  if (isa<KVAttentionOp>(op))
+    return getKVAttentionGPUBlocker(op);
   return "no GPU kernel exists for this op";
 }
 
@@ -78,9 +89,12 @@ struct ConvertSQuantToGPUPass
     options.numSMs = numSMs;
     options.splitK = splitK;
     options.warpsK = warpsK;
-    if (numSMs <= 0 || splitK < 0 || warpsK < 0 || warpsK > 32) {
+    options.kvSplits = kvSplits;
+    if (numSMs <= 0 || splitK < 0 || warpsK < 0 || warpsK > 32 ||
+        kvSplits < 0) {
       emitError(module.getLoc()) << "convert-squant-to-gpu: expected num-sms > 0, "
-                            "split-k >= 0 and 0 <= warps-k <= 32";
+                            "split-k >= 0, 0 <= warps-k <= 32 and "
+                            "kv-splits >= 0";
       return signalPassFailure();
     }
 
@@ -89,6 +103,9 @@ struct ConvertSQuantToGPUPass
     RewritePatternSet consumers(ctx);
     populateLutMatmulToGPUPatterns(consumers, options);
     populateLutDequantToGPUPatterns(consumers, options);
+    populateKVAppendToGPUPatterns(consumers, options);
+    populateKVDequantizeToGPUPatterns(consumers, options);
+    populateKVAttentionToGPUPatterns(consumers, options);
     if (failed(applyPatternsGreedily(module, std::move(consumers))))
       return signalPassFailure();
     RewritePatternSet rest(ctx);

@@ -29,6 +29,8 @@ struct SQuantToGPUOptions {
   int64_t splitK = 0;
   /// Forced warps per block along K (0: choose per M bucket).
   int64_t warpsK = 0;
+  /// Forced number of token splits of kv_attention (0: choose per shape).
+  int64_t kvSplits = 0;
 };
 
 /// lut_matmul: matvec/GEMM kernels per M bucket, fused with a producing
@@ -51,6 +53,20 @@ void populatePackToGPUPatterns(RewritePatternSet &patterns,
 /// build_lut: one thread per table entry.
 void populateBuildLutToGPUPatterns(RewritePatternSet &patterns,
                                    const SQuantToGPUOptions &options);
+
+/// kv_append: quantize-on-append in place (kvquant: a warp per token
+/// vector; kivi: a block per batch row and KV head).
+void populateKVAppendToGPUPatterns(RewritePatternSet &patterns,
+                                   const SQuantToGPUOptions &options);
+
+/// kv_dequantize: a thread per token vector.
+void populateKVDequantizeToGPUPatterns(RewritePatternSet &patterns,
+                                       const SQuantToGPUOptions &options);
+
+/// kv_attention: flash-decoding main kernel (splits over tokens, GQA
+/// heads per block) and a deterministic combine kernel.
+void populateKVAttentionToGPUPatterns(RewritePatternSet &patterns,
+                                      const SQuantToGPUOptions &options);
 
 /// Every family above.
 void populateSQuantToGPUPatterns(RewritePatternSet &patterns,
