@@ -27,7 +27,7 @@ config.substitutions.append(
     ("%mlir_runner_utils", os.path.join(config.mlir_lib_dir, "libmlir_runner_utils.so")))
 
 tools = ["squant-opt", "squant-run", "squant-compile", "squant-quantize", "squant-bench",
-         "mlir-runner", "mlir-translate", "llc", "FileCheck", "not", "count"]
+         "squant-kv-bench", "mlir-runner", "mlir-translate", "llc", "FileCheck", "not", "count"]
 llvm_config.add_tool_substitutions(tools, [config.squant_tools_dir, config.llvm_tools_dir])
 
 if os.path.exists(os.path.join(config.mlir_lib_dir, "libmlir_c_runner_utils.so")):

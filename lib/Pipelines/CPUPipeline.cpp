@@ -47,8 +47,12 @@ void mlir::squant::buildCPUPipeline(OpPassManager &pm,
     cpu.target = options.target;
     cpu.threads = options.threads;
     pm.addPass(createConvertSQuantToCPU(cpu));
-    // Ops without a fast kernel keep their reference lowering.
-    pm.addPass(createSQuantDecompose());
+    // Ops without a fast kernel keep their reference lowering. The KV-cache
+    // ops are bufferized first (their caches are updated in place) and get
+    // their kernels after bufferization, below.
+    SQuantDecomposeOptions decompose;
+    decompose.kvCache = false;
+    pm.addPass(createSQuantDecompose(decompose));
     break;
   }
   }
@@ -73,11 +77,24 @@ void mlir::squant::buildCPUPipeline(OpPassManager &pm,
   pm.addPass(createStorageSpecifierToLLVMPass());
   pm.addNestedPass<func::FuncOp>(createCanonicalizerPass());
 
+  // The KV-cache ops, now on memrefs: fused kernels that update the caches
+  // in place (convert-squant-to-cpu lowers the memref forms it finds).
+  if (options.kernels == CPUKernels::Fast) {
+    ConvertSQuantToCPUOptions cpu;
+    cpu.target = options.target;
+    cpu.threads = options.threads;
+    pm.addPass(createConvertSQuantToCPU(cpu));
+  }
+
   // 3. Free the temporaries that bufferization allocated. The deallocation
   // pipeline may clone buffers it does not own (e.g. a function result that
   // is a cast of a local allocation): lower those clones to memref.
   bufferization::buildBufferDeallocationPipeline(pm);
   pm.addPass(createConvertBufferizationToMemRefPass());
+  // KV-cache ops that no kernel took keep the reference lowering (its
+  // memref form frees its own temporaries, so it runs after deallocation).
+  if (options.kernels == CPUKernels::Fast)
+    pm.addPass(createSQuantDecompose());
 
   // The fast kernels' row loops (scf.parallel) -> OpenMP.
   if (options.kernels == CPUKernels::Fast && options.threads != 1) {

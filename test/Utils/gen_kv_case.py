@@ -15,8 +15,9 @@ keys and values, to measure the quantization error).
 
 The function creates a zero-filled cache, appends the first P0 tokens with
 one kv_append, the rest in an scf.for in chunks of C (and a tail), then
-dequantizes tokens [0, N+2) (the last two must be zeros) and attends with
-len = N, position = N - 1 (or --query-position). With --decode it also attends after every token
+dequantizes tokens [0, min(N+2, L)) (tokens past N must be zeros; a full
+cache, N = L, is read to its end) and attends with len = N, position = N - 1
+(or --query-position). With --decode it also attends after every token
 appended one by one (P0 = 0, C = 1), query i at position i.
 """
 import argparse
@@ -86,7 +87,10 @@ def main():
     rng = random.Random(a.seed)
     fmt = ref.Format(a.method, a.bits, a.group, a.sink, a.residual, a.outliers)
     bt, h, hq, d, slots, n = a.batch, a.heads, a.qheads, a.dim, a.slots, a.tokens
-    assert n + 2 <= slots and hq % h == 0
+    assert n <= slots and hq % h == 0
+    # Tokens dequantized: two past the last when they fit (they must read
+    # as zeros); a full cache (n = slots) is read up to its end.
+    n_deq = min(n + 2, slots)
     assert not a.decode or (a.prefill == 0 and a.chunk == 1)
 
     # Keys: per-channel offsets and log-normal scales (some channels much
@@ -150,7 +154,7 @@ def main():
             kd, vd = cache.dequantize(t + 1)
             q = [queries[b][t] for b in range(bt)]
             step_outputs.append(ref.attention(q, kd, vd, t + 1, t, a.rope, a.theta, scale))
-    kd, vd = cache.dequantize(n + 2)
+    kd, vd = cache.dequantize(n_deq)
     qlast = [queries[b][-1] for b in range(bt)]
     qpos = n - 1 if a.query_position < 0 else a.query_position
     o = ref.attention(qlast, kd, vd, n, qpos, a.rope, a.theta, scale)
@@ -164,8 +168,8 @@ def main():
         inputs["key_lut"] = ("F32", [h, d, levels], flat(key_lut))
         inputs["value_lut"] = ("F32", [levels], value_lut)
     st.write(a.prefix + ".in.safetensors", inputs)
-    expected = {"k_deq": ("F32", [bt, h, n + 2, d], flat(kd)),
-                "v_deq": ("F32", [bt, h, n + 2, d], flat(vd)),
+    expected = {"k_deq": ("F32", [bt, h, n_deq, d], flat(kd)),
+                "v_deq": ("F32", [bt, h, n_deq, d], flat(vd)),
                 "o": ("F32", [bt, hq, d], flat(o))}
     for name in fmt.components():
         shape = ref.shape_of(fmt, name, bt, h, slots, d)
@@ -289,7 +293,7 @@ def main():
         body += ["%%pt = arith.constant %d : index" % loop_end]
         lines, cur = append("%pt", n - loop_end, cur)
         body += lines
-    deq_t = tensor_type([bt, h, n + 2, d], "f32")
+    deq_t = tensor_type([bt, h, n_deq, d], "f32")
     body += [
         "%%n = arith.constant %d : index" % n,
         "%%last = arith.constant %d : index" % qpos,

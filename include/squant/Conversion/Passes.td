@@ -15,7 +15,7 @@ include "mlir/Pass/PassBase.td"
 //===----------------------------------------------------------------------===//
 
 def ConvertSQuantToCPU : Pass<"convert-squant-to-cpu", "::mlir::ModuleOp"> {
-  let summary = "Lower squant LUT ops to fused CPU kernels (register tables for lut_matmul)";
+  let summary = "Lower squant LUT and KV-cache ops to fused CPU kernels";
   let description = [{
     Replaces every `squant.lut_matmul` on tensors by a call to a kernel
     function (one per distinct signature, shared by identical layers) that
@@ -57,7 +57,29 @@ def ConvertSQuantToCPU : Pass<"convert-squant-to-cpu", "::mlir::ModuleOp"> {
     intrinsics are called through private declarations named after them
     (`func.call @llvm.x86.avx512.permvar.sf.512`), which keeps every op's
     memory effects known to the buffer deallocation pipeline. `pack`,
-    `build_lut` and the memref forms are left for `squant-decompose`.
+    `build_lut` and the memref forms of the LUT ops are left for
+    `squant-decompose`.
+
+    The KV-cache ops are lowered in their memref form (bufferize first;
+    `squant-cpu-pipeline` runs this pass a second time after
+    bufferization), so that `kv_append` updates the caches in place:
+
+    * `kv_append`: quantize-on-append, parallel over (batch row, KV head),
+      bit-identical to `squant-decompose` (outlier slots by O selection
+      passes instead of an O(D^2) ranking);
+    * `kv_attention`: fused decode attention, parallel over blocks of
+      tokens and (batch row, KV head) items with a deterministic combine of
+      the blocks' online-softmax states; keys dequantized in tiles of 16
+      (AVX-512) or 8 tokens with per-channel register tables, RoPE with
+      cos/sin computed once per position, all query heads of a KV head
+      served by one decoding of each key and value (GQA), values decoded in
+      register-table chunks; sinks, KIVI residual windows, tails and the
+      `generic` target decode token by token;
+    * `kv_dequantize`: a parallel scalar kernel.
+
+    KV ops whose operands have a non-unit innermost stride, and
+    `kv_attention` with a dynamic number of heads, are left for
+    `squant-decompose`. See docs/cpu-kernels.md.
   }];
   let options = [
     Option<"target", "target", "::mlir::squant::CPUTarget",
@@ -82,6 +104,7 @@ def ConvertSQuantToCPU : Pass<"convert-squant-to-cpu", "::mlir::ModuleOp"> {
     "::mlir::func::FuncDialect",
     "::mlir::linalg::LinalgDialect",
     "::mlir::LLVM::LLVMDialect",
+    "::mlir::math::MathDialect",
     "::mlir::memref::MemRefDialect",
     "::mlir::scf::SCFDialect",
     "::mlir::sparse_tensor::SparseTensorDialect",

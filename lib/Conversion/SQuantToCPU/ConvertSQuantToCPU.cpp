@@ -7,9 +7,15 @@
 // the dense operands with bufferization.to_buffer, and the result is a
 // fresh buffer turned back into a tensor with bufferization.to_tensor.
 //
+// The KV-cache ops are lowered in their memref form (squant-cpu-pipeline
+// runs this pass again after bufferization): kv_append then updates the
+// caches in place. Their operands are cast to the kernels' strided types
+// (KVKernels.h).
+//
 //===----------------------------------------------------------------------===//
 
 #include "DequantKernels.h"
+#include "KVKernels.h"
 #include "LutMatmulKernel.h"
 
 #include "squant/Conversion/Passes.h"
@@ -18,9 +24,12 @@
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SparseTensor/IR/SparseTensor.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+#include <cmath>
 
 namespace mlir::squant {
 #define GEN_PASS_DEF_CONVERTSQUANTTOCPU
@@ -188,6 +197,122 @@ void lowerUnpack(UnpackOp op, ModuleOp module, unsigned threads) {
   replaceByKernelCall(b, op, kernel, args, op.getInit());
 }
 
+//===----------------------------------------------------------------------===//
+// KV-cache ops (memref form)
+//===----------------------------------------------------------------------===//
+
+/// Whether every shaped operand of `op` is a memref the KV kernels can take
+/// (a strided layout with unit innermost stride).
+bool kvOperandsSupported(Operation *op) {
+  for (Value v : op->getOperands()) {
+    if (v.getType().isIndex())
+      continue;
+    auto t = dyn_cast<MemRefType>(v.getType());
+    if (!t || t.getRank() == 0)
+      return false;
+    SmallVector<int64_t> strides;
+    int64_t offset;
+    if (failed(t.getStridesAndOffset(strides, offset)) || strides.back() != 1)
+      return false;
+  }
+  return op->getNumResults() == 0;
+}
+
+Value castToKernelArg(ImplicitLocOpBuilder &b, Value v) {
+  auto t = cast<MemRefType>(v.getType());
+  MemRefType kt = kvKernelArgType(t.getElementType(), t.getRank());
+  if (kt == t)
+    return v;
+  return memref::CastOp::create(b, kt, v);
+}
+
+Type elementTypeOf(Value v) {
+  return cast<ShapedType>(v.getType()).getElementType();
+}
+
+template <typename OpTy>
+void fillKVSpec(KVSpecBase &spec, OpTy op, CPUTarget target, unsigned threads,
+                int64_t headDim) {
+  spec.target = target;
+  spec.threads = threads;
+  spec.format = op.getFormat();
+  spec.headDim = headDim;
+  for (Value t : op.getTables())
+    spec.tableTypes.push_back(elementTypeOf(t));
+  for (Value t : op.getCache())
+    spec.cacheTypes.push_back(elementTypeOf(t));
+}
+
+void lowerKVAppend(KVAppendOp op, ModuleOp module, CPUTarget target,
+                   unsigned threads) {
+  ImplicitLocOpBuilder b(op.getLoc(), op);
+  KVAppendSpec spec;
+  fillKVSpec(spec, op, target, threads,
+             cast<MemRefType>(op.getKeys().getType()).getDimSize(3));
+  spec.keyType = elementTypeOf(op.getKeys());
+  spec.valueType = elementTypeOf(op.getValues());
+  SmallVector<Value> args = {castToKernelArg(b, op.getKeys()),
+                             castToKernelArg(b, op.getValues()),
+                             op.getPosition()};
+  for (Value v : op.getTables())
+    args.push_back(castToKernelArg(b, v));
+  for (Value v : op.getCache())
+    args.push_back(castToKernelArg(b, v));
+  func::CallOp::create(b, getOrCreateKVAppendKernel(module, spec), args);
+  op.erase();
+}
+
+/// Returns false (leaving the op to squant-decompose) when the number of
+/// query heads per KV head is not static.
+bool lowerKVAttention(KVAttentionOp op, ModuleOp module, CPUTarget target,
+                      unsigned threads) {
+  auto qType = cast<MemRefType>(op.getQuery().getType());
+  int64_t hq = qType.getDimSize(1);
+  int64_t h = cast<MemRefType>(op.getCache()[0].getType()).getDimSize(1);
+  if (ShapedType::isDynamic(hq) || ShapedType::isDynamic(h) || h == 0)
+    return false;
+  ImplicitLocOpBuilder b(op.getLoc(), op);
+  KVAttentionSpec spec;
+  int64_t headDim = qType.getDimSize(2);
+  fillKVSpec(spec, op, target, threads, headDim);
+  spec.groupSize = hq / h;
+  spec.rope = op.getRope();
+  spec.theta = op.getRopeTheta().convertToFloat();
+  spec.scale = op.getScale() ? op.getScale()->convertToFloat()
+                             : 1.0f / std::sqrt(float(headDim));
+  spec.queryType = elementTypeOf(op.getQuery());
+  spec.outType = elementTypeOf(op.getInit());
+  SmallVector<Value> args = {castToKernelArg(b, op.getQuery()), op.getLen(),
+                             op.getPosition()};
+  for (Value v : op.getTables())
+    args.push_back(castToKernelArg(b, v));
+  for (Value v : op.getCache())
+    args.push_back(castToKernelArg(b, v));
+  args.push_back(castToKernelArg(b, op.getInit()));
+  func::CallOp::create(b, getOrCreateKVAttentionKernel(module, spec), args);
+  op.erase();
+  return true;
+}
+
+void lowerKVDequantize(KVDequantizeOp op, ModuleOp module, CPUTarget target,
+                       unsigned threads) {
+  ImplicitLocOpBuilder b(op.getLoc(), op);
+  KVDequantizeSpec spec;
+  fillKVSpec(spec, op, target, threads,
+             cast<MemRefType>(op.getKeyInit().getType()).getDimSize(3));
+  spec.keyOutType = elementTypeOf(op.getKeyInit());
+  spec.valueOutType = elementTypeOf(op.getValueInit());
+  SmallVector<Value> args;
+  for (Value v : op.getTables())
+    args.push_back(castToKernelArg(b, v));
+  for (Value v : op.getCache())
+    args.push_back(castToKernelArg(b, v));
+  args.append({op.getStart(), op.getLen(), castToKernelArg(b, op.getKeyInit()),
+               castToKernelArg(b, op.getValueInit())});
+  func::CallOp::create(b, getOrCreateKVDequantizeKernel(module, spec), args);
+  op.erase();
+}
+
 struct ConvertSQuantToCPUPass
     : squant::impl::ConvertSQuantToCPUBase<ConvertSQuantToCPUPass> {
   using Base::Base;
@@ -223,6 +348,23 @@ struct ConvertSQuantToCPUPass
         op.erase();
       else
         lowerUnpack(op, module, threads);
+    }
+    // KV-cache ops in their memref form (the tensor form waits for
+    // bufferization).
+    SmallVector<Operation *> kvOps;
+    module.walk([&](Operation *op) {
+      if (isa<KVAppendOp, KVAttentionOp, KVDequantizeOp>(op) &&
+          kvOperandsSupported(op))
+        kvOps.push_back(op);
+    });
+    for (Operation *op : kvOps) {
+      if (auto append = dyn_cast<KVAppendOp>(op))
+        lowerKVAppend(append, module, resolved, threads);
+      else if (auto attention = dyn_cast<KVAttentionOp>(op))
+        (void)lowerKVAttention(attention, module, resolved, threads);
+      else
+        lowerKVDequantize(cast<KVDequantizeOp>(op), module, resolved,
+                          threads);
     }
   }
 };

@@ -124,6 +124,26 @@ void mlir::squant::cpu::emitRowBlocks(
       });
 }
 
+void mlir::squant::cpu::emitParallelFor(
+    ImplicitLocOpBuilder &b, Value count, unsigned threads,
+    llvm::function_ref<void(ImplicitLocOpBuilder &, Value)> body) {
+  Value c0 = cIdx(b, 0), c1 = cIdx(b, 1);
+  if (threads == 1) {
+    emitFor(b, c0, count, c1, {},
+            [&](ImplicitLocOpBuilder &ib, Value iv, ValueRange) {
+              body(ib, iv);
+              return SmallVector<Value>();
+            });
+    return;
+  }
+  scf::ParallelOp::create(
+      b, ValueRange{c0}, ValueRange{count}, ValueRange{c1},
+      [&](OpBuilder &nb, Location loc, ValueRange ivs) {
+        ImplicitLocOpBuilder ib(loc, nb);
+        body(ib, ivs[0]);
+      });
+}
+
 std::string mlir::squant::cpu::mangleType(Type t) {
   std::string s;
   llvm::raw_string_ostream os(s);

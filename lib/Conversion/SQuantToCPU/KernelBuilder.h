@@ -60,6 +60,13 @@ void emitRowBlocks(ImplicitLocOpBuilder &b, Value rows, unsigned threads,
                                            Value)>
                        body);
 
+/// Emits `for iv in [0, count)` whose iterations are independent: an
+/// `scf.parallel` (split across threads by scf-to-openmp) unless
+/// `threads == 1`, when it is an `scf.for`.
+void emitParallelFor(ImplicitLocOpBuilder &b, Value count, unsigned threads,
+                     llvm::function_ref<void(ImplicitLocOpBuilder &, Value)>
+                         body);
+
 /// A printable, symbol-safe rendering of a type ("?" -> "D").
 std::string mangleType(Type t);
 

@@ -1,4 +1,4 @@
-// RUN: squant-opt %s --squant-cpu-pipeline | mlir-runner -e main -entry-point-result=void -shared-libs=%mlir_c_runner_utils,%mlir_runner_utils | FileCheck %s
+// RUN: squant-opt %s --squant-cpu-pipeline="threads=1" | mlir-runner -e main -entry-point-result=void -shared-libs=%mlir_c_runner_utils,%mlir_runner_utils | FileCheck %s
 // REQUIRES: mlir_c_runner_utils
 
 // The worked examples of docs/kv-cache.md, computed by hand.

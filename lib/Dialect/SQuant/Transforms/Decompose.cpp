@@ -400,12 +400,15 @@ struct DecomposeBuildLut : OpRewritePattern<BuildLutOp> {
 
 struct SQuantDecomposePass
     : squant::impl::SQuantDecomposeBase<SQuantDecomposePass> {
+  using Base::Base;
   void runOnOperation() override {
     MLIRContext *ctx = &getContext();
     RewritePatternSet patterns(ctx);
     populateSQuantDecomposePatterns(patterns);
     ConversionTarget target(*ctx);
     target.addIllegalDialect<SQuantDialect>();
+    if (!kvCache)
+      target.addLegalOp<KVAppendOp, KVDequantizeOp, KVAttentionOp>();
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     if (failed(applyPartialConversion(getOperation(), target,
                                       std::move(patterns))))

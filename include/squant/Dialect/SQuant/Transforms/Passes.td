@@ -21,7 +21,16 @@ def SQuantDecompose : Pass<"squant-decompose"> {
     This lowering is the executable reference semantics of the dialect:
     correct everywhere, materializing dequantized weights, and slow. Fast
     lowerings are tested against it.
+
+    With `kv-cache=false` the KV-cache ops (`kv_append`, `kv_dequantize`,
+    `kv_attention`) are left alone: `squant-cpu-pipeline kernels=fast`
+    bufferizes them and lowers them to fused kernels afterwards
+    (`convert-squant-to-cpu`).
   }];
+  let options = [
+    Option<"kvCache", "kv-cache", "bool", /*default=*/"true",
+           "Also lower the KV-cache ops">
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::linalg::LinalgDialect",
