@@ -13,6 +13,7 @@
 
 #include "squant/Import/LlamaBuilder.h"
 #include "squant/Dialect/SQuant/IR/SQuantOps.h"
+#include "squant/Import/KVCacheGraph.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
@@ -20,6 +21,7 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/SparseTensor/IR/SparseTensor.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
@@ -573,7 +575,7 @@ mlir::squant::import::buildLlamaModule(MLIRContext &context,
   context.loadDialect<arith::ArithDialect, bufferization::BufferizationDialect,
                       func::FuncDialect, linalg::LinalgDialect,
                       math::MathDialect, memref::MemRefDialect,
-                      sparse_tensor::SparseTensorDialect,
+                      scf::SCFDialect, sparse_tensor::SparseTensorDialect,
                       tensor::TensorDialect, SQuantDialect>();
   Location loc = NameLoc::get(StringAttr::get(&context, "llama"));
   OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
@@ -593,6 +595,15 @@ mlir::squant::import::buildLlamaModule(MLIRContext &context,
   manifest.vocab = c.vocabSize;
   manifest.maxPositions = c.maxPositions;
   manifest.kvCache = options.kvCache;
+  manifest.kvFormat = options.kvFormat;
+  manifest.kvProject.clear();
+  KVCacheFormatAttr kvFormat;
+  if (options.kvFormat.quantized()) {
+    auto attr = getKVFormatAttr(&context, loc, c, options.kvFormat);
+    if (failed(attr))
+      return failure();
+    kvFormat = *attr;
+  }
   manifest.bos = c.bosTokenId;
   manifest.eos = c.eosTokenIds;
   manifest.layers.clear();
@@ -667,7 +678,14 @@ mlir::squant::import::buildLlamaModule(MLIRContext &context,
   Type cacheElt = options.kvCache == DType::F16 ? Type(b.getF16Type()) : f32;
   auto cacheType = MemRefType::get({kDyn, hkv, d}, cacheElt);
   auto posType = RankedTensorType::get({1}, b.getI64Type());
+  SmallVector<Type> layerFixed = {act, posType, cacheType, cacheType};
+  if (kvFormat) {
+    layerFixed.resize(2);
+    llvm::append_range(layerFixed, quantizedCacheArgTypes(&context, c,
+                                                          options.kvFormat));
+  }
   llvm::StringMap<std::string> functionOfSignature;
+  llvm::StringMap<std::string> projectionOfSignature;
   for (auto [layerIndex, layer] : llvm::enumerate(weightsUsed.layers)) {
     std::string sig;
     for (const WeightSpec &w : layer)
@@ -681,9 +699,35 @@ mlir::squant::import::buildLlamaModule(MLIRContext &context,
           llvm::formatv("layer_{0}", functionOfSignature.size()).str();
       it = functionOfSignature.try_emplace(sig, name).first;
       Location l = NameLoc::get(StringAttr::get(&context, name));
-      func::FuncOp fn = createFunction(b, *module, l, name,
-                                       {act, posType, cacheType, cacheType},
-                                       ws, act, fixed, wargs);
+      if (kvFormat && kvFormat.getMethod() == KVMethod::KVQuant) {
+        // kv_project_<n>(x, norm, k, v) -> [2, T, Hkv*D]: the pre-RoPE keys
+        // and the values, for the runtime's table calibration.
+        std::string proj = llvm::formatv("kv_project_{0}",
+                                         functionOfSignature.size() - 1);
+        Location pl = NameLoc::get(StringAttr::get(&context, proj));
+        auto kvType = RankedTensorType::get({2, kDyn, hkv * d}, f32);
+        createFunction(b, *module, pl, proj, {act}, {ws[0], ws[2], ws[3]},
+                       kvType, fixed, wargs);
+        Emitter e(b, pl, c);
+        e.T = tensor::DimOp::create(b, pl, fixed[0], 0);
+        Value xn = e.materialize(e.rmsNorm(fixed[0], wargs[0][0]));
+        Value both = e.empty({2, kDyn, hkv * d}, f32, {e.T});
+        SmallVector<OpFoldResult> sizes = {b.getIndexAttr(1), e.T,
+                                           b.getIndexAttr(hkv * d)};
+        SmallVector<OpFoldResult> strides(3, b.getIndexAttr(1));
+        for (int64_t which = 0; which < 2; ++which) {
+          Value kv = e.linear(xn, layer[2 + which], wargs[1 + which]);
+          SmallVector<OpFoldResult> offsets = {b.getIndexAttr(which),
+                                               b.getIndexAttr(0),
+                                               b.getIndexAttr(0)};
+          both = tensor::InsertSliceOp::create(b, pl, kv, both, offsets,
+                                               sizes, strides);
+        }
+        func::ReturnOp::create(b, pl, both);
+        projectionOfSignature[it->second] = proj;
+      }
+      func::FuncOp fn = createFunction(b, *module, l, name, layerFixed, ws,
+                                       act, fixed, wargs);
       // The position is read by the host code (cache offsets, lengths):
       // under squant-gpu-pipeline it stays in host memory.
       fn.setArgAttr(1, SQuantDialect::kHostAttrName, UnitAttr::get(&context));
@@ -699,11 +743,18 @@ mlir::squant::import::buildLlamaModule(MLIRContext &context,
       Value q = e.linear(xn, layer[1], wargs[1]);
       Value k = e.linear(xn, layer[2], wargs[2]);
       Value v = e.linear(xn, layer[3], wargs[3]);
-      Value qr = e.materialize(e.rope(e.splitHeads(q, hq), hq, pos));
-      Value kr = e.rope(e.splitHeads(k, hkv), hkv, pos);
-      Value keys = e.appendToCache(fixed[2], kr, pos, len);
-      Value values = e.appendToCache(fixed[3], e.splitHeads(v, hkv), pos, len);
-      Value attn = e.attention(qr, keys, values, pos, len);
+      Value attn;
+      if (kvFormat) {
+        attn = buildQuantizedAttention(b, l, c, kvFormat, q, k, v, pos, e.T,
+                                       ValueRange(fixed).drop_front(2));
+      } else {
+        Value qr = e.materialize(e.rope(e.splitHeads(q, hq), hq, pos));
+        Value kr = e.rope(e.splitHeads(k, hkv), hkv, pos);
+        Value keys = e.appendToCache(fixed[2], kr, pos, len);
+        Value values =
+            e.appendToCache(fixed[3], e.splitHeads(v, hkv), pos, len);
+        attn = e.attention(qr, keys, values, pos, len);
+      }
       Value o = e.linear(e.materialize(attn), layer[4], wargs[4]);
       Value x1 = e.add(x, o, h);
       // MLP block (SwiGLU).
@@ -726,6 +777,9 @@ mlir::squant::import::buildLlamaModule(MLIRContext &context,
       func::ReturnOp::create(b, l, x2);
     }
     manifest.layers.push_back(callOf(it->second, ws));
+    if (auto p = projectionOfSignature.find(it->second);
+        p != projectionOfSignature.end())
+      manifest.kvProject.push_back(callOf(p->second, {ws[0], ws[2], ws[3]}));
   }
   manifest.numLayerFunctions = functionOfSignature.size();
 

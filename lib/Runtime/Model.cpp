@@ -9,6 +9,8 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -44,15 +46,67 @@ static json::Value callToJSON(const FunctionCall &c) {
   return json::Object{{"function", c.function}, {"params", std::move(params)}};
 }
 
+std::string KVFormat::str() const {
+  std::string s = formatv("{0}, bits = {1}", method, bits).str();
+  if (group)
+    s += formatv(", group = {0}", group).str();
+  if (sink)
+    s += formatv(", sink = {0}", sink).str();
+  if (residual)
+    s += formatv(", residual = {0}", residual).str();
+  if (outliers)
+    s += formatv(", outliers = {0}", outliers).str();
+  return s;
+}
+
+std::vector<KVCacheComponent>
+mlir::squant::runtime::kvCacheComponents(const KVFormat &f, int64_t h,
+                                         int64_t d, int64_t slots) {
+  std::vector<KVCacheComponent> out;
+  int64_t packed = d * f.bits / 8;
+  DType index = d > 256 ? DType::I16 : DType::I8;
+  auto add = [&](StringRef name, DType dt, SmallVector<int64_t> shape) {
+    out.push_back({name.str(), dt, std::move(shape)});
+  };
+  add("key_codes", DType::I8, {1, h, slots, packed});
+  add("value_codes", DType::I8, {1, h, slots, packed});
+  if (f.method == "kvquant") {
+    add("value_scale", DType::F16, {1, h, slots});
+    if (f.outliers) {
+      add("key_outlier_values", DType::F16, {1, h, slots, f.outliers});
+      add("key_outlier_indices", index, {1, h, slots, f.outliers});
+      add("value_outlier_values", DType::F16, {1, h, slots, f.outliers});
+      add("value_outlier_indices", index, {1, h, slots, f.outliers});
+    }
+  } else {
+    int64_t rows = std::max<int64_t>(slots - f.sink, 0) / f.group;
+    add("key_scale", DType::F16, {1, h, rows, d});
+    add("key_zero", DType::F16, {1, h, rows, d});
+    add("value_scale", DType::F16, {1, h, slots, d / f.group});
+    add("value_zero", DType::F16, {1, h, slots, d / f.group});
+  }
+  if (f.sink) {
+    add("key_sink", DType::F16, {1, h, f.sink, d});
+    add("value_sink", DType::F16, {1, h, f.sink, d});
+  }
+  if (f.method == "kivi") {
+    add("key_residual", DType::F16, {1, h, f.residual, d});
+    add("value_residual", DType::F16, {1, h, f.residual, d});
+  }
+  return out;
+}
+
 json::Value ModelManifest::toJSON() const {
-  json::Array layerArr, fileArr, eosArr;
+  json::Array layerArr, fileArr, eosArr, projArr;
   for (const FunctionCall &c : layers)
     layerArr.push_back(callToJSON(c));
+  for (const FunctionCall &c : kvProject)
+    projArr.push_back(callToJSON(c));
   for (const std::string &f : files)
     fileArr.push_back(f);
   for (int64_t e : eos)
     eosArr.push_back(e);
-  return json::Object{
+  json::Object o{
       {"format", "squant-model-1"},
       {"library", library},
       {"config",
@@ -74,6 +128,17 @@ json::Value ModelManifest::toJSON() const {
       {"embed", callToJSON(embed)},
       {"layers", std::move(layerArr)},
       {"head", callToJSON(head)}};
+  if (kvFormat.quantized()) {
+    o["kv_format"] = json::Object{{"method", kvFormat.method},
+                                  {"bits", kvFormat.bits},
+                                  {"group", kvFormat.group},
+                                  {"sink", kvFormat.sink},
+                                  {"residual", kvFormat.residual},
+                                  {"outliers", kvFormat.outliers}};
+    if (!kvProject.empty())
+      o["kv_project"] = std::move(projArr);
+  }
+  return o;
 }
 
 static Expected<FunctionCall> callFromJSON(const json::Value *v,
@@ -159,6 +224,22 @@ Expected<ModelManifest> ModelManifest::fromJSON(StringRef text,
   if (!kv || (*kv != DType::F32 && *kv != DType::F16))
     return fail(path + ": kv_cache must be F32 or F16");
   m.kvCache = *kv;
+  if (const json::Object *kf = o->getObject("kv_format")) {
+    KVFormat &f = m.kvFormat;
+    f.method = kf->getString("method").value_or("").str();
+    f.bits = kf->getInteger("bits").value_or(0);
+    f.group = kf->getInteger("group").value_or(0);
+    f.sink = kf->getInteger("sink").value_or(0);
+    f.residual = kf->getInteger("residual").value_or(0);
+    f.outliers = kf->getInteger("outliers").value_or(0);
+    bool kivi = f.method == "kivi";
+    if ((f.method != "kvquant" && !kivi) || f.bits < 2 || f.bits > 4 ||
+        f.sink < 0 || f.outliers < 0 || f.group < 0 || f.residual < 0 ||
+        (kivi && (f.group <= 0 || f.residual <= 0 ||
+                  f.residual % f.group != 0)) ||
+        (!kivi && (f.group || f.residual)))
+      return fail(path + ": invalid kv_format");
+  }
   if (const json::Array *files = o->getArray("files"))
     for (const json::Value &f : *files)
       if (auto s = f.getAsString())
@@ -191,6 +272,23 @@ Expected<ModelManifest> ModelManifest::fromJSON(StringRef text,
     if (!call)
       return call.takeError();
     m.layers.push_back(std::move(*call));
+  }
+  if (m.kvFormat.quantized() &&
+      (m.headDim % 8 != 0 || m.kvFormat.outliers > m.headDim ||
+       (m.kvFormat.group && m.headDim % m.kvFormat.group != 0)))
+    return fail(path + ": kv_format does not fit head_dim");
+  if (m.kvFormat.hasTables()) {
+    const json::Array *proj = o->getArray("kv_project");
+    if (!proj || int64_t(proj->size()) != m.numLayers)
+      return fail(path + ": a kvquant model must list num_hidden_layers "
+                         "'kv_project' calls");
+    for (auto [i, l] : llvm::enumerate(*proj)) {
+      auto call = callFromJSON(&l, formatv("kv_project {0}", i).str(), path,
+                               m.files.size());
+      if (!call)
+        return call.takeError();
+      m.kvProject.push_back(std::move(*call));
+    }
   }
   return m;
 }
@@ -281,6 +379,14 @@ struct CompiledModel::Impl {
   std::map<std::pair<unsigned, std::string>, GGMLBlockParams> ggml;
   std::vector<std::unique_ptr<uint8_t[], decltype(&std::free)>> caches;
   unsigned cacheElemSize = 4;
+  // Quantized caches: the components' shapes at the current capacity and
+  // byte sizes; caches[l * perLayer + i] is component i of layer l.
+  std::vector<KVCacheComponent> components;
+  std::vector<size_t> componentBytes;
+  // kvquant: kv_project functions and arguments, per-layer tables.
+  std::vector<void *> projFns;
+  std::vector<std::vector<Buffer>> projArgs;
+  std::vector<std::vector<float>> keyLuts, valueLuts;
   // Tables returned by prepare functions (malloc'ed by the compiled code).
   std::map<std::pair<unsigned, std::string>, void *> tables;
   std::vector<void *> tableStorage;
@@ -369,6 +475,11 @@ Expected<std::unique_ptr<CompiledModel>> CompiledModel::load(StringRef dir) {
     auto l = sym(c.function);
     if (!l) return l.takeError();
     im.layerFns.push_back(*l);
+  }
+  for (const FunctionCall &c : m.kvProject) {
+    auto l = sym(c.function);
+    if (!l) return l.takeError();
+    im.projFns.push_back(*l);
   }
   // Resolve every binding to a buffer.
   auto resolve = [&](const ParamBinding &p) -> Expected<Buffer> {
@@ -493,14 +604,33 @@ Expected<std::unique_ptr<CompiledModel>> CompiledModel::load(StringRef dir) {
   for (auto [i, c] : llvm::enumerate(m.layers))
     if (Error e = resolveAll(c, im.layerArgs[i]))
       return std::move(e);
+  im.projArgs.resize(m.kvProject.size());
+  for (auto [i, c] : llvm::enumerate(m.kvProject))
+    if (Error e = resolveAll(c, im.projArgs[i]))
+      return std::move(e);
 
   im.cacheElemSize = dtypeSize(m.kvCache);
   return model;
 }
 
 uint64_t CompiledModel::cacheBytes() const {
+  if (man.kvFormat.quantized()) {
+    uint64_t total = 0;
+    for (size_t b : impl->componentBytes)
+      total += b;
+    return total * man.numLayers;
+  }
   return uint64_t(capacity) * man.numKVHeads * man.headDim *
          impl->cacheElemSize * 2 * man.numLayers;
+}
+
+static std::unique_ptr<uint8_t[], decltype(&std::free)>
+zeroedBuffer(size_t bytes) {
+  size_t n = std::max<size_t>((bytes + 63) / 64 * 64, 64);
+  std::unique_ptr<uint8_t[], decltype(&std::free)> p(
+      static_cast<uint8_t *>(std::aligned_alloc(64, n)), &std::free);
+  std::memset(p.get(), 0, n);
+  return p;
 }
 
 Error CompiledModel::resetCache(int64_t maxTokens) {
@@ -509,17 +639,229 @@ Error CompiledModel::resetCache(int64_t maxTokens) {
                         "positions",
                         maxTokens, man.maxPositions));
   impl->caches.clear();
+  if (man.kvFormat.quantized()) {
+    const KVFormat &f = man.kvFormat;
+    if (maxTokens < f.sink)
+      return fail(formatv("cannot hold {0} tokens: the KV cache keeps {1} "
+                          "sink tokens",
+                          maxTokens, f.sink));
+    impl->components =
+        kvCacheComponents(f, man.numKVHeads, man.headDim, maxTokens);
+    impl->componentBytes.clear();
+    for (const KVCacheComponent &c : impl->components) {
+      size_t n = dtypeSize(c.dtype);
+      for (int64_t d : c.shape)
+        n *= size_t(d);
+      impl->componentBytes.push_back(n);
+    }
+    for (int64_t l = 0; l < man.numLayers; ++l)
+      for (size_t b : impl->componentBytes)
+        impl->caches.push_back(zeroedBuffer(b));
+    capacity = maxTokens;
+    return Error::success();
+  }
   size_t bytes = size_t(maxTokens) * man.numKVHeads * man.headDim *
                  impl->cacheElemSize;
-  for (int64_t i = 0; i < 2 * man.numLayers; ++i) {
-    size_t n = std::max<size_t>((bytes + 63) / 64 * 64, 64);
-    std::unique_ptr<uint8_t[], decltype(&std::free)> p(
-        static_cast<uint8_t *>(std::aligned_alloc(64, n)), &std::free);
-    std::memset(p.get(), 0, n);
-    impl->caches.push_back(std::move(p));
-  }
+  for (int64_t i = 0; i < 2 * man.numLayers; ++i)
+    impl->caches.push_back(zeroedBuffer(bytes));
   capacity = maxTokens;
   return Error::success();
+}
+
+bool CompiledModel::needsKVCalibration() const {
+  return man.kvFormat.hasTables();
+}
+
+/// The 2^bits reconstruction levels of the MSE-optimal (Lloyd-Max) scalar
+/// quantizer of a standard normal variable, ascending: Lloyd's iteration
+/// on the density (centroid of [a, b] = (phi(a) - phi(b)) / (Phi(b) -
+/// Phi(a))) from uniformly spaced levels, run to a fixed point.
+static std::vector<double> lloydMaxNormal(unsigned bits) {
+  size_t n = size_t(1) << bits;
+  auto phi = [](double x) { return std::exp(-0.5 * x * x) / std::sqrt(2 * M_PI); };
+  auto Phi = [](double x) { return 0.5 * std::erfc(-x / std::sqrt(2.0)); };
+  std::vector<double> z(n);
+  for (size_t i = 0; i < n; ++i)
+    z[i] = -3.0 + 6.0 * (double(i) + 0.5) / double(n);
+  for (int it = 0; it < 10000; ++it) {
+    std::vector<double> next(n);
+    for (size_t i = 0; i < n; ++i) {
+      double a = i == 0 ? -INFINITY : 0.5 * (z[i - 1] + z[i]);
+      double b = i + 1 == n ? INFINITY : 0.5 * (z[i] + z[i + 1]);
+      double pa = std::isinf(a) ? 0 : phi(a), pb = std::isinf(b) ? 0 : phi(b);
+      next[i] = (pa - pb) / (Phi(b) - Phi(a));
+    }
+    z = next;
+  }
+  return z;
+}
+
+Error CompiledModel::calibrateKV(ArrayRef<int32_t> tokens) {
+  if (!needsKVCalibration())
+    return Error::success();
+  Impl &im = *impl;
+  const KVFormat &f = man.kvFormat;
+  int64_t t = tokens.size(), hkv = man.numKVHeads, d = man.headDim,
+          width = hkv * d, levels = int64_t(1) << f.bits;
+  if (t == 0)
+    return fail("KV calibration needs at least one token");
+  if (t > man.maxPositions)
+    return fail(formatv("KV calibration text has {0} tokens, more than the "
+                        "model's {1} positions",
+                        t, man.maxPositions));
+  // Calibrate in a cache large enough for the text, then restore the
+  // capacity the caller chose.
+  int64_t saved = capacity;
+  std::vector<double> z = lloydMaxNormal(f.bits);
+  // Tokens quantized by the cache: those after the sinks (all of them when
+  // the text is no longer than the sink).
+  int64_t first = t > f.sink ? f.sink : 0;
+  im.keyLuts.assign(man.numLayers, {});
+  im.valueLuts.assign(man.numLayers, {});
+  if (Error e = resetCache(std::max(saved, t)))
+    return e;
+  auto x = runEmbed(tokens);
+  if (!x)
+    return x.takeError();
+  Activation act = *x;
+  for (int64_t l = 0; l < man.numLayers; ++l) {
+    // Pre-RoPE keys and values of this layer's input.
+    std::vector<Descriptor> args;
+    args.emplace_back(act.data, ArrayRef<int64_t>{t, man.hidden});
+    for (const Buffer &b : im.projArgs[l])
+      args.emplace_back(b.data, b.shape);
+    Descriptor kv = Descriptor::result(3);
+    SmallVector<void *> ptrs = {kv.fields.data()};
+    for (Descriptor &a : args)
+      ptrs.push_back(a.fields.data());
+    if (Error e = callPointerFunction(im.projFns[l], ptrs)) {
+      std::free(act.allocated);
+      return e;
+    }
+    auto at = [&](int64_t which, int64_t tok, int64_t j) -> double {
+      return kv.aligned()[which * kv.stride(0, 3) + tok * kv.stride(1, 3) +
+                          j * kv.stride(2, 3)];
+    };
+    std::vector<float> &klut = im.keyLuts[l];
+    klut.assign(size_t(width * levels), 0.f);
+    for (int64_t j = 0; j < width; ++j) {
+      double sum = 0, sq = 0;
+      for (int64_t i = first; i < t; ++i)
+        sum += at(0, i, j);
+      double mu = sum / double(t - first);
+      for (int64_t i = first; i < t; ++i)
+        sq += (at(0, i, j) - mu) * (at(0, i, j) - mu);
+      double sigma = std::sqrt(sq / double(t - first));
+      for (int64_t c = 0; c < levels; ++c)
+        klut[size_t(j * levels + c)] = float(mu + sigma * z[size_t(c)]);
+    }
+    double acc = 0;
+    int64_t count = 0;
+    for (int64_t i = first; i < t; ++i)
+      for (int64_t h = 0; h < hkv; ++h) {
+        std::vector<std::pair<double, int64_t>> order;
+        for (int64_t e = 0; e < d; ++e)
+          order.push_back({-std::fabs(at(1, i, h * d + e)), e});
+        std::sort(order.begin(), order.end());
+        double scale = 0;
+        for (size_t r = size_t(f.outliers); r < order.size(); ++r)
+          scale = std::max(scale, -order[r].first);
+        if (scale <= 0)
+          continue;
+        for (size_t r = size_t(f.outliers); r < order.size(); ++r) {
+          double ratio = at(1, i, h * d + order[r].second) / scale;
+          acc += ratio * ratio;
+          ++count;
+        }
+      }
+    double sigmaV = count ? std::sqrt(acc / double(count)) : 1.0;
+    std::vector<float> &vlut = im.valueLuts[l];
+    for (int64_t c = 0; c < levels; ++c)
+      vlut.push_back(float(std::clamp(sigmaV * z[size_t(c)], -1.0, 1.0)));
+    std::free(kv.allocated());
+    auto next = runLayer(l, act.data, t, 0);
+    std::free(act.allocated);
+    if (!next)
+      return next.takeError();
+    act = *next;
+  }
+  std::free(act.allocated);
+  return resetCache(saved);
+}
+
+Error CompiledModel::writeKVTables(StringRef path) const {
+  SafeTensorsWriter w;
+  int64_t levels = int64_t(1) << man.kvFormat.bits;
+  auto bytes = [](const std::vector<float> &v) {
+    std::vector<uint8_t> out(v.size() * 4);
+    std::memcpy(out.data(), v.data(), out.size());
+    return out;
+  };
+  for (size_t l = 0; l < impl->keyLuts.size(); ++l) {
+    w.add(formatv("key_lut_{0}", l).str(), DType::F32,
+          {man.numKVHeads, man.headDim, levels}, bytes(impl->keyLuts[l]));
+    w.add(formatv("value_lut_{0}", l).str(), DType::F32, {levels},
+          bytes(impl->valueLuts[l]));
+  }
+  return w.write(path);
+}
+
+Expected<CompiledModel::Activation> CompiledModel::runEmbed(ArrayRef<int32_t> tokens) {
+  Impl &im = *impl;
+  int64_t t = tokens.size();
+  for (int32_t tok : tokens)
+    if (tok < 0 || tok >= man.vocab)
+      return fail(formatv("token id {0} is outside the vocabulary [0, {1})",
+                          tok, man.vocab));
+  std::vector<int32_t> tok(tokens.begin(), tokens.end());
+  std::vector<Descriptor> args = {Descriptor(tok.data(), {t})};
+  for (const Buffer &b : im.embedArgs)
+    args.emplace_back(b.data, b.shape);
+  Descriptor x = Descriptor::result(2);
+  SmallVector<void *> ptrs = {x.fields.data()};
+  for (Descriptor &d : args)
+    ptrs.push_back(d.fields.data());
+  if (Error e = callPointerFunction(im.embedFn, ptrs))
+    return std::move(e);
+  return Activation{x.allocated(), x.aligned()};
+}
+
+Expected<CompiledModel::Activation>
+CompiledModel::runLayer(int64_t l, float *x, int64_t t,
+                                          int64_t pos) {
+  Impl &im = *impl;
+  int64_t pos64 = pos;
+  std::vector<Descriptor> largs;
+  largs.emplace_back(x, ArrayRef<int64_t>{t, man.hidden});
+  largs.emplace_back(&pos64, ArrayRef<int64_t>{1});
+  if (man.kvFormat.quantized()) {
+    size_t per = im.components.size();
+    for (size_t i = 0; i < per; ++i)
+      largs.emplace_back(im.caches[l * per + i].get(),
+                         im.components[i].shape);
+    if (man.kvFormat.hasTables()) {
+      if (size_t(l) >= im.keyLuts.size() || im.keyLuts[l].empty())
+        return fail("the kvquant KV cache has no tables yet (run the KV "
+                    "calibration first)");
+      int64_t levels = int64_t(1) << man.kvFormat.bits;
+      largs.emplace_back(im.keyLuts[l].data(),
+                         ArrayRef<int64_t>{man.numKVHeads, man.headDim, levels});
+      largs.emplace_back(im.valueLuts[l].data(), ArrayRef<int64_t>{levels});
+    }
+  } else {
+    SmallVector<int64_t> cacheShape = {capacity, man.numKVHeads, man.headDim};
+    largs.emplace_back(im.caches[2 * l].get(), cacheShape);
+    largs.emplace_back(im.caches[2 * l + 1].get(), cacheShape);
+  }
+  for (const Buffer &b : im.layerArgs[l])
+    largs.emplace_back(b.data, b.shape);
+  Descriptor next = Descriptor::result(2);
+  SmallVector<void *> ptrs = {next.fields.data()};
+  for (Descriptor &d : largs)
+    ptrs.push_back(d.fields.data());
+  if (Error e = callPointerFunction(im.layerFns[l], ptrs))
+    return std::move(e);
+  return Activation{next.allocated(), next.aligned()};
 }
 
 Expected<std::vector<float>>
@@ -532,57 +874,38 @@ CompiledModel::forward(ArrayRef<int32_t> tokens, int64_t pos, bool allLogits) {
     return fail(formatv("positions [{0}, {1}) exceed the KV cache capacity "
                         "{2}",
                         pos, pos + t, capacity));
-  for (int32_t tok : tokens)
-    if (tok < 0 || tok >= man.vocab)
-      return fail(formatv("token id {0} is outside the vocabulary [0, {1})",
-                          tok, man.vocab));
+  // A quantized cache must hold exactly the tokens appended so far (kivi's
+  // residual window is state): starting over at 0 starts from zeros.
+  if (pos == 0 && man.kvFormat.quantized())
+    for (size_t i = 0; i < im.caches.size(); ++i)
+      std::memset(im.caches[i].get(), 0,
+                  im.componentBytes[i % im.componentBytes.size()]);
 
-  auto call = [&](void *fn, Descriptor &result,
-                  std::vector<Descriptor> &args) -> Error {
-    SmallVector<void *> ptrs = {result.fields.data()};
-    for (Descriptor &d : args)
-      ptrs.push_back(d.fields.data());
-    return callPointerFunction(fn, ptrs);
-  };
-  auto weights = [](std::vector<Descriptor> &args,
-                    const std::vector<Buffer> &bufs) {
-    for (const Buffer &b : bufs)
-      args.emplace_back(b.data, b.shape);
-  };
-
-  std::vector<int32_t> tok(tokens.begin(), tokens.end());
-  std::vector<Descriptor> args = {Descriptor(tok.data(), {t})};
-  weights(args, im.embedArgs);
-  Descriptor x = Descriptor::result(2);
-  if (Error e = call(im.embedFn, x, args))
-    return std::move(e);
-
-  int64_t pos64 = pos;
-  for (size_t l = 0; l < im.layerFns.size(); ++l) {
-    std::vector<Descriptor> largs;
-    largs.emplace_back(x.aligned(), ArrayRef<int64_t>{t, man.hidden});
-    largs.emplace_back(&pos64, ArrayRef<int64_t>{1});
-    SmallVector<int64_t> cacheShape = {capacity, man.numKVHeads, man.headDim};
-    largs.emplace_back(im.caches[2 * l].get(), cacheShape);
-    largs.emplace_back(im.caches[2 * l + 1].get(), cacheShape);
-    weights(largs, im.layerArgs[l]);
-    Descriptor next = Descriptor::result(2);
-    Error e = call(im.layerFns[l], next, largs);
-    std::free(x.allocated());
-    if (e)
-      return std::move(e);
-    x = next;
+  auto x = runEmbed(tokens);
+  if (!x)
+    return x.takeError();
+  Activation act = *x;
+  for (int64_t l = 0; l < int64_t(im.layerFns.size()); ++l) {
+    auto next = runLayer(l, act.data, t, pos);
+    std::free(act.allocated);
+    if (!next)
+      return next.takeError();
+    act = *next;
   }
 
   // Only the rows whose logits are wanted go through the head.
   int64_t rows = allLogits ? t : 1;
-  float *first = x.aligned() + (allLogits ? 0 : (t - 1) * man.hidden);
+  float *first = act.data + (allLogits ? 0 : (t - 1) * man.hidden);
   std::vector<Descriptor> hargs;
   hargs.emplace_back(first, ArrayRef<int64_t>{rows, man.hidden});
-  weights(hargs, im.headArgs);
+  for (const Buffer &b : im.headArgs)
+    hargs.emplace_back(b.data, b.shape);
   Descriptor logits = Descriptor::result(2);
-  Error e = call(im.headFn, logits, hargs);
-  std::free(x.allocated());
+  SmallVector<void *> ptrs = {logits.fields.data()};
+  for (Descriptor &d : hargs)
+    ptrs.push_back(d.fields.data());
+  Error e = callPointerFunction(im.headFn, ptrs);
+  std::free(act.allocated);
   if (e)
     return std::move(e);
   std::vector<float> out(size_t(rows * man.vocab));

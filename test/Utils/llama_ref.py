@@ -6,6 +6,12 @@ no code with the compiler) and computes the logits of every position of a
 token sequence with full causal attention (no KV cache).
 
   llama_ref.py MODEL_DIR --tokens 1,2,3 [--out logits.json]
+
+With `kv` (a KVMode), attention reads a quantized KV cache kept by
+kv_ref.py exactly as docs/kv-cache.md defines it: token by token, the
+pre-RoPE key and value (rounded to f32, as the compiled layer produces
+them) are appended, the cache is dequantized and kv_ref.attention rotates
+keys and query and attends (what squant.kv_attention computes).
 """
 import argparse
 import json
@@ -71,7 +77,38 @@ def rope(v, pos, d, theta, interleaved):
     return out
 
 
-def forward(m, tokens, interleaved=False):
+class KVMode:
+    """A quantized cache for the forward: `fmt` a kv_ref.Format, `tables(l,
+    ks, vs)` returns layer l's (key_lut, value_lut) given the layer's f32
+    pre-RoPE keys and values of every token ([T][Hkv][D]), or (None, None)
+    for kivi."""
+
+    def __init__(self, fmt, tables):
+        self.fmt, self.tables = fmt, tables
+
+
+def kv_attention_layer(kv, l, qs, ks, vs, d, theta, interleaved):
+    """Outputs [T][Hq*D] of layer l over a quantized cache; qs, ks, vs are
+    the pre-RoPE q [T][Hq][D], k, v [T][Hkv][D]."""
+    import kv_ref
+    fmt = kv.fmt
+    T, hkv = len(ks), len(ks[0])
+    key_lut, value_lut = kv.tables(l, ks, vs)
+    dtypes = {n: ("I8" if n.endswith(("codes", "indices")) else "F16")
+              for n in fmt.components()}
+    cache = kv_ref.Cache(fmt, 1, hkv, T, d, dtypes, key_lut, value_lut)
+    style = "interleaved" if interleaved else "half"
+    outs = []
+    for t in range(T):
+        cache.append([ks[t]], [vs[t]])
+        keys, values = cache.dequantize(t + 1)
+        o = kv_ref.attention([qs[t]], keys, values, t + 1, t, style, theta,
+                             kv_ref.default_scale(d))
+        outs.append([x for row in o[0] for x in row])
+    return outs
+
+
+def forward(m, tokens, interleaved=False, kv=None):
     c = m.c
     h, nl = c["hidden_size"], c["num_hidden_layers"]
     hq, hkv = c["num_attention_heads"], c.get("num_key_value_heads", c["num_attention_heads"])
@@ -93,9 +130,21 @@ def forward(m, tokens, interleaved=False):
             ks.append([rope(k[i * d:(i + 1) * d], t, d, theta, interleaved) for i in range(hkv)])
             vs.append([v[i * d:(i + 1) * d] for i in range(hkv)])
         g = hq // hkv
+        if kv is not None:
+            import kv_ref
+            r32 = lambda vec: [kv_ref.f32(x) for x in vec]  # noqa: E731
+            pre_q, pre_k, pre_v = [], [], []
+            for t in range(T):
+                xn = rmsnorm(xs[t], n1, eps)
+                q, k, v = linear(xn, wq), linear(xn, wk), linear(xn, wv)
+                pre_q.append([r32(q[i * d:(i + 1) * d]) for i in range(hq)])
+                pre_k.append([r32(k[i * d:(i + 1) * d]) for i in range(hkv)])
+                pre_v.append([r32(v[i * d:(i + 1) * d]) for i in range(hkv)])
+            attn_rows = kv_attention_layer(kv, l, pre_q, pre_k, pre_v, d,
+                                           theta, interleaved)
         for t in range(T):
             o = []
-            for i in range(hq):
+            for i in range(hq if kv is None else 0):
                 kvh = i // g
                 sc = [sum(a * b for a, b in zip(qs[t][i], ks[j][kvh])) / math.sqrt(d)
                       for j in range(t + 1)]
@@ -103,7 +152,7 @@ def forward(m, tokens, interleaved=False):
                 p = [math.exp(s - mx) for s in sc]
                 z = sum(p)
                 o += [sum(p[j] * vs[j][kvh][e] for j in range(t + 1)) / z for e in range(d)]
-            attn = linear(o, wo)
+            attn = linear(o if kv is None else attn_rows[t], wo)
             x1 = [a + b for a, b in zip(xs[t], attn)]
             xn2 = rmsnorm(x1, n2, eps)
             gt, up = linear(xn2, wg), linear(xn2, wu)

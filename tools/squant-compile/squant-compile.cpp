@@ -89,10 +89,28 @@ static cl::opt<Emit> emit(
                clEnumValN(Emit::SO, "so",
                           "a shared library (models: a runnable directory)")),
     cl::cat(cat));
-static cl::opt<std::string> kvCache("kv-cache",
-                                    cl::desc("KV cache element type: f32 or "
-                                             "f16"),
-                                    cl::init("f32"), cl::cat(cat));
+static cl::opt<std::string> kvCache(
+    "kv-cache",
+    cl::desc("KV cache: f32 or f16 (unquantized), or kvquant2|kvquant3|"
+             "kvquant4|kivi2|kivi3|kivi4 (quantized, docs/driver.md)"),
+    cl::init("f32"), cl::cat(cat));
+static cl::opt<int> kvOutliers(
+    "kv-outliers",
+    cl::desc("kvquant: outlier slots per token vector (default: 1% of the "
+             "head dim, rounded up)"),
+    cl::init(-1), cl::cat(cat));
+static cl::opt<int> kvSink("kv-sink",
+                           cl::desc("Tokens kept unquantized at the start "
+                                    "(default: kvquant 1, kivi 0)"),
+                           cl::init(-1), cl::cat(cat));
+static cl::opt<int> kvGroup("kv-group",
+                            cl::desc("kivi: group size G (default: 32, or "
+                                     "the head dim if smaller)"),
+                            cl::init(-1), cl::cat(cat));
+static cl::opt<int> kvResidual("kv-residual",
+                               cl::desc("kivi: unquantized residual window "
+                                        "R, a multiple of G (default: 128)"),
+                               cl::init(-1), cl::cat(cat));
 static cl::list<std::string>
     weightFiles("weights", cl::desc("Weight files (default: the *.safetensors "
                                     "or *.gguf next to config.json)"),
@@ -280,13 +298,51 @@ FailureOr<OwningOpRef<ModuleOp>> importModel(MLIRContext &context,
   }
 
   import::BuildOptions options;
-  if (kvCache == "f16")
+  StringRef kv = kvCache;
+  runtime::KVFormat &kf = options.kvFormat;
+  if (kv == "f16") {
     options.kvCache = runtime::DType::F16;
-  else if (kvCache != "f32") {
-    failMsg("--kv-cache must be f32 or f16 (quantized caches arrive with the "
-            "KV-cache ops)");
+  } else if (kv.consume_front("kvquant") || kv.consume_front("kivi")) {
+    kf.method = StringRef(kvCache).starts_with("kivi") ? "kivi" : "kvquant";
+    if (kv != "2" && kv != "3" && kv != "4") {
+      failMsg("--kv-cache=" + kvCache +
+              ": the bits must be 2, 3 or 4 (e.g. kvquant3, kivi2)");
+      return failure();
+    }
+    kf.bits = kv.front() - '0';
+    options.kvCache = runtime::DType::F16; // the cache's floats
+  } else if (kv != "f32") {
+    failMsg("--kv-cache must be f32, f16, kvquant2, kvquant3, kvquant4, "
+            "kivi2, kivi3 or kivi4 (got '" + kvCache + "')");
     return failure();
   }
+  auto kvOption = [&](cl::opt<int> &opt, StringRef name, bool applies,
+                      int64_t &out, int64_t dflt) -> bool {
+    if (opt.getNumOccurrences() == 0) {
+      out = applies ? dflt : 0;
+      return true;
+    }
+    if (!applies) {
+      failMsg("--" + name.str() + " does not apply to --kv-cache=" + kvCache);
+      return false;
+    }
+    if (opt < 0 || (name != "kv-outliers" && name != "kv-sink" && opt == 0)) {
+      failMsg("--" + name.str() + " must be " +
+              (name == "kv-outliers" || name == "kv-sink" ? "non-negative"
+                                                          : "positive"));
+      return false;
+    }
+    out = opt;
+    return true;
+  };
+  bool isKVQuant = kf.method == "kvquant", isKivi = kf.method == "kivi";
+  int64_t d = config.headDim;
+  if (!kvOption(kvOutliers, "kv-outliers", isKVQuant, kf.outliers,
+                (d + 99) / 100) ||
+      !kvOption(kvSink, "kv-sink", kf.quantized(), kf.sink, isKVQuant ? 1 : 0) ||
+      !kvOption(kvGroup, "kv-group", isKivi, kf.group, std::min<int64_t>(32, d)) ||
+      !kvOption(kvResidual, "kv-residual", isKivi, kf.residual, 128))
+    return failure();
   auto module = import::buildLlamaModule(context, config, lw, options,
                                          manifest);
   if (failed(module))

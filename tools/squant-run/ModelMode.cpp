@@ -82,6 +82,21 @@ static cl::opt<int> skipTokens("skip-tokens",
                                cl::desc("Perplexity: skip this many tokens "
                                         "of the text first"),
                                cl::init(0), cl::cat(modelCat));
+static cl::opt<std::string> kvCalibration(
+    "kv-calibration",
+    cl::desc("kvquant caches: text file whose tokens calibrate the key/value "
+             "tables (default: the prompt, or the first perplexity window)"),
+    cl::init(""), cl::cat(modelCat));
+static cl::opt<int> kvCalibrationTokens(
+    "kv-calibration-tokens",
+    cl::desc("kvquant caches: calibrate on at most this many tokens of "
+             "--kv-calibration's text"),
+    cl::init(128), cl::cat(modelCat));
+static cl::opt<std::string> kvTablesOut(
+    "kv-tables",
+    cl::desc("kvquant caches: write the calibrated tables to this "
+             "safetensors file"),
+    cl::init(""), cl::cat(modelCat));
 static cl::opt<bool> interactive("interactive",
                                  cl::desc("Chat on stdin/stdout"),
                                  cl::cat(modelCat));
@@ -223,6 +238,56 @@ void printStats(const Session &s) {
       s.model->cacheBytes() / 1048576.0);
 }
 
+/// kvquant caches: calibrates the tables on --kv-calibration's text, or on
+/// `fallback` (what says which), truncated to the cache's capacity.
+/// Returns false after printing an error.
+bool calibrateKV(Session &s, llvm::ArrayRef<int32_t> fallback,
+                 llvm::StringRef what) {
+  if (!s.model->needsKVCalibration())
+    return true;
+  std::vector<int32_t> ids(fallback.begin(), fallback.end());
+  std::string source = what.str();
+  if (!kvCalibration.empty()) {
+    if (!s.tok) {
+      fail("--kv-calibration needs a model with a tokenizer");
+      return false;
+    }
+    auto buf = llvm::MemoryBuffer::getFile(kvCalibration);
+    if (!buf) {
+      fail(kvCalibration + ": cannot read: " + buf.getError().message());
+      return false;
+    }
+    ids = s.tok->encode((*buf)->getBuffer());
+    source = kvCalibration;
+  }
+  if (!kvCalibration.empty()) {
+    if (kvCalibrationTokens < 1) {
+      fail("--kv-calibration-tokens must be positive");
+      return false;
+    }
+    int64_t limit = std::min<int64_t>(kvCalibrationTokens,
+                                      s.model->manifest().maxPositions);
+    if (int64_t(ids.size()) > limit)
+      ids.resize(size_t(limit));
+  } else if (int64_t(ids.size()) > s.model->cacheCapacity()) {
+    ids.resize(size_t(s.model->cacheCapacity()));
+  }
+  auto t0 = Clock::now();
+  if (llvm::Error e = s.model->calibrateKV(ids)) {
+    fail(llvm::toString(std::move(e)));
+    return false;
+  }
+  llvm::errs() << llvm::formatv("squant-run: KV tables calibrated on {0} "
+                                "tokens of {1} in {2:F2} s\n",
+                                ids.size(), source, seconds(t0));
+  if (!kvTablesOut.empty())
+    if (llvm::Error e = s.model->writeKVTables(kvTablesOut)) {
+      fail(llvm::toString(std::move(e)));
+      return false;
+    }
+  return true;
+}
+
 int runPerplexity(Session &s) {
   if (!s.tok)
     return fail("--perplexity needs a model with a tokenizer");
@@ -244,6 +309,9 @@ int runPerplexity(Session &s) {
                               perplexityFile, ids.size(), ctx));
   if (llvm::Error e = s.model->resetCache(ctx))
     return fail(llvm::toString(std::move(e)));
+  if (!calibrateKV(s, llvm::ArrayRef<int32_t>(ids.data(), ctx),
+                   "the first window"))
+    return 1;
   const int64_t v = s.model->manifest().vocab;
   double nll = 0;
   int64_t count = 0;
@@ -294,6 +362,8 @@ int runInteractive(Session &s) {
     if (!std::getline(std::cin, line) || line.empty())
       break;
     std::vector<int32_t> ids = s.tok->encode(chatWrap(line, first));
+    if (first && !calibrateKV(s, ids, "the first turn"))
+      return 1;
     first = false;
     if (s.pos + int64_t(ids.size()) + maxNewTokens > s.model->cacheCapacity()) {
       llvm::outs() << "(context full: starting over)\n";
@@ -447,6 +517,30 @@ int runModelMode() {
                                 "layer function(s)) in {3:F2} s\n",
                                 modelDir, m.numLayers, m.numLayerFunctions,
                                 seconds(loadStart));
+  if (m.kvFormat.quantized()) {
+    // Bytes per token from the allocation sizes at two capacities.
+    auto bytesAt = [&](int64_t slots) {
+      uint64_t n = 0;
+      for (const KVCacheComponent &c :
+           kvCacheComponents(m.kvFormat, m.numKVHeads, m.headDim, slots)) {
+        uint64_t b = dtypeSize(c.dtype);
+        for (int64_t d : c.shape)
+          b *= uint64_t(d);
+        n += b;
+      }
+      return n;
+    };
+    int64_t span = 1024 * std::max<int64_t>(m.kvFormat.group, 1);
+    // Per-token tensors have a slot for every token, sinks included.
+    uint64_t atSink = bytesAt(m.kvFormat.sink);
+    double perToken =
+        double(bytesAt(m.kvFormat.sink + span) - atSink) / double(span);
+    int64_t fixed = int64_t(double(atSink) - perToken * m.kvFormat.sink);
+    llvm::errs() << llvm::formatv(
+        "squant-run: KV cache #squant.kv_format<{0}>: {1:F2} bytes/token/"
+        "layer + {2} bytes/layer fixed (fp16: {3} bytes/token/layer)\n",
+        m.kvFormat.str(), perToken, fixed, 4 * m.numKVHeads * m.headDim);
+  }
 
   if (!perplexityFile.empty())
     return runPerplexity(s);
@@ -484,6 +578,8 @@ int runModelMode() {
   int64_t capacity = int64_t(input.size()) + std::max(maxNewTokens.getValue(), 1);
   if (llvm::Error e = s.model->resetCache(capacity))
     return fail(llvm::toString(std::move(e)));
+  if (!calibrateKV(s, input, "the prompt"))
+    return 1;
 
   llvm::outs() << "prompt token ids (" << input.size()
                << "): " << idList(input) << "\n";

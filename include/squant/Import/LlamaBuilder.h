@@ -19,9 +19,11 @@
 namespace mlir::squant::import {
 
 struct BuildOptions {
-  /// Element type of the KV cache: F32 or F16. (Quantized caches plug in
-  /// here once the KV-cache ops exist.)
+  /// Element type of an unquantized KV cache: F32 or F16.
   runtime::DType kvCache = runtime::DType::F32;
+  /// A quantized KV cache (squant.kv_append / squant.kv_attention over
+  /// #squant.kv_format) when `kvFormat.quantized()`; see KVCacheGraph.h.
+  runtime::KVFormat kvFormat;
   /// ggml linears: build the per-group tables once at load time (compiled
   /// `prepare_<type>` functions) instead of on every call. The tables take
   /// 2 (Q4_x) or 32 (Q8_0) bytes per weight; a lowering that fuses
