@@ -37,6 +37,8 @@ using namespace mlir;
 
 void mlir::squant::buildCPUPipeline(OpPassManager &pm,
                                     const CPUPipelineOptions &options) {
+  // Works around an MLIR 22 crash in expand-strided-metadata (see the pass).
+  pm.addPass(createSQuantNormalizeUnitStrides());
   // 1. squant ops -> upstream ops on tensors.
   switch (options.kernels) {
   case CPUKernels::Reference:

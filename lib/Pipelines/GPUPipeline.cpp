@@ -26,6 +26,7 @@
 
 #include "squant/Conversion/Passes.h"
 #include "squant/Conversion/SQuantToGPU/GPUTarget.h"
+#include "squant/Dialect/SQuant/Transforms/Passes.h"
 #include "squant/Pipelines/Pipelines.h"
 
 #include "mlir/Conversion/AffineToStandard/AffineToStandard.h"
@@ -63,6 +64,8 @@ void mlir::squant::buildGPUPipeline(OpPassManager &pm,
                                        : std::string(options.format);
   check.toolkit = options.toolkit;
   pm.addPass(createSQuantGPUCheckTarget(check));
+  // Works around an MLIR 22 crash in expand-strided-metadata (see the pass).
+  pm.addPass(createSQuantNormalizeUnitStrides());
   const GPUChipInfo *chip = lookupGPUChip(options.chip);
 
   // 1. squant ops -> kernels and launches.

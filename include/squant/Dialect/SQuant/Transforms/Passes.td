@@ -42,6 +42,26 @@ def SQuantDecompose : Pass<"squant-decompose"> {
   ];
 }
 
+def SQuantNormalizeUnitStrides : Pass<"squant-normalize-unit-strides"> {
+  let summary = "Give size-1 dims of slices and subviews a stride of 1";
+  let description = [{
+    A dim of static size 1 reads or writes only its offset, so its stride
+    is irrelevant; this pass sets it to 1 in `tensor.extract_slice`,
+    `tensor.insert_slice` and `memref.subview`. Both squant pipelines run it
+    first: MLIR 22's `expand-strided-metadata` crashes in
+    `SubViewOp::getDroppedDims` on a rank-reducing subview whose dropped
+    unit dim has a non-unit stride (found by the MLIR fuzz target;
+    `test/Dialect/SQuant/Transforms/normalize-unit-strides.mlir`).
+
+    Example: `tensor.extract_slice %q[0, 0, 0, 0] [1, 1, 4, 16]
+    [128, 1, 1, 1]` becomes the same slice with strides `[1, 1, 1, 1]`.
+  }];
+  let dependentDialects = [
+    "::mlir::memref::MemRefDialect",
+    "::mlir::tensor::TensorDialect"
+  ];
+}
+
 def SQuantKVMemoryReport : Pass<"squant-kv-memory-report"> {
   let summary = "Report the memory of every KV cache: bytes per token per layer";
   let description = [{
