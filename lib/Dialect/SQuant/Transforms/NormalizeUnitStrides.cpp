@@ -43,30 +43,30 @@ normalizedStrides(OffsetSizeAndStrideOpInterface op, Builder &b) {
   return strides;
 }
 
-struct ExtractSlicePattern : OpRewritePattern<tensor::ExtractSliceOp> {
-  using OpRewritePattern::OpRewritePattern;
-  LogicalResult matchAndRewrite(tensor::ExtractSliceOp op,
-                                PatternRewriter &rewriter) const override {
-    auto strides = normalizedStrides(op, rewriter);
-    if (failed(strides))
-      return rewriter.notifyMatchFailure(op, "no size-1 dim with a stride");
-    rewriter.replaceOpWithNewOp<tensor::ExtractSliceOp>(
-        op, op.getType(), op.getSource(), op.getMixedOffsets(),
-        op.getMixedSizes(), *strides);
-    return success();
-  }
-};
+/// Rebuilds a tensor slice op with the normalized strides (same operands
+/// and result type otherwise).
+Operation *withStrides(PatternRewriter &rewriter, tensor::ExtractSliceOp op,
+                       ArrayRef<OpFoldResult> strides) {
+  return tensor::ExtractSliceOp::create(
+      rewriter, op.getLoc(), op.getType(), op.getSource(), op.getMixedOffsets(),
+      op.getMixedSizes(), strides);
+}
+Operation *withStrides(PatternRewriter &rewriter, tensor::InsertSliceOp op,
+                       ArrayRef<OpFoldResult> strides) {
+  return tensor::InsertSliceOp::create(rewriter, op.getLoc(), op.getSource(),
+                                       op.getDest(), op.getMixedOffsets(),
+                                       op.getMixedSizes(), strides);
+}
 
-struct InsertSlicePattern : OpRewritePattern<tensor::InsertSliceOp> {
-  using OpRewritePattern::OpRewritePattern;
-  LogicalResult matchAndRewrite(tensor::InsertSliceOp op,
+template <typename SliceOp>
+struct TensorSlicePattern : OpRewritePattern<SliceOp> {
+  using OpRewritePattern<SliceOp>::OpRewritePattern;
+  LogicalResult matchAndRewrite(SliceOp op,
                                 PatternRewriter &rewriter) const override {
     auto strides = normalizedStrides(op, rewriter);
     if (failed(strides))
       return rewriter.notifyMatchFailure(op, "no size-1 dim with a stride");
-    rewriter.replaceOpWithNewOp<tensor::InsertSliceOp>(
-        op, op.getSource(), op.getDest(), op.getMixedOffsets(),
-        op.getMixedSizes(), *strides);
+    rewriter.replaceOp(op, withStrides(rewriter, op, *strides));
     return success();
   }
 };
@@ -99,7 +99,8 @@ struct SQuantNormalizeUnitStridesPass
           SQuantNormalizeUnitStridesPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    patterns.add<ExtractSlicePattern, InsertSlicePattern, SubViewPattern>(
+    patterns.add<TensorSlicePattern<tensor::ExtractSliceOp>,
+                 TensorSlicePattern<tensor::InsertSliceOp>, SubViewPattern>(
         &getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
