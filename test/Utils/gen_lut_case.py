@@ -5,11 +5,15 @@
                   [--table global|channel|groups=G] [--outliers FRAC]
                   [--layout squeezellm|row_major|none]
                   [--x-dtype F32|F16|BF16] [--lut-dtype ...] [--out-dtype ...]
+                  [--affine [--scale-dtype F16|...] [--zero-dtype F32|I8|...]]
 
 Writes P.mlir (function @case), P.in.safetensors and P.expected.safetensors.
 The function unpacks the packed words (unless --layout none, when codes are
 an argument), re-packs them, dequantizes them and runs lut_matmul with the
-optional CSR outliers; the expected values come from squant_ref.py.
+optional CSR outliers; the expected values come from squant_ref.py. With
+--affine the table is not an input: `squant.build_lut affine` makes it from
+random scales and zero points (lut[.., q] = scale * (q - zero) in f32, rounded
+to --lut-dtype), so that the fused affine kernels are exercised.
 """
 import argparse
 import random
@@ -36,6 +40,10 @@ def main():
     p.add_argument("--out-dtype", default="F32")
     p.add_argument("--dynamic-m", action="store_true",
                    help="declare M as a dynamic dimension")
+    p.add_argument("--affine", action="store_true",
+                   help="build the table with squant.build_lut affine")
+    p.add_argument("--scale-dtype", default="F16")
+    p.add_argument("--zero-dtype", default="F32")
     a = p.parse_args()
     rng = random.Random(a.seed)
     m, n, k, bits = a.m, a.n, a.k, a.bits
@@ -53,7 +61,24 @@ def main():
     count = 1
     for d in lut_shape:
         count *= d
-    lut = [st.round_to(a.lut_dtype, rng.gauss(0.0, 1.0)) for _ in range(count)]
+    if a.affine:
+        # One (scale, zero) per table; entries as build_lut computes them.
+        param_shape = lut_shape[:-1]
+        tables = count // entries
+        scale = [st.round_to(a.scale_dtype, rng.uniform(0.001, 0.1))
+                 for _ in range(tables)]
+        if a.zero_dtype.startswith("I"):
+            zero = [rng.randrange(max(-128, -entries // 2), min(128, entries))
+                    for _ in range(tables)]
+        else:
+            zero = [st.round_to(a.zero_dtype, rng.uniform(-1.0, entries))
+                    for _ in range(tables)]
+        f32 = lambda v: st.round_to("F32", v)
+        lut = [st.round_to(a.lut_dtype, f32(scale[t] * f32(q - zero[t])))
+               for t in range(tables) for q in range(entries)]
+    else:
+        lut = [st.round_to(a.lut_dtype, rng.gauss(0.0, 1.0))
+               for _ in range(count)]
     x = [st.round_to(a.x_dtype, rng.uniform(-1.0, 1.0)) for _ in range(m * k)]
 
     csr = None
@@ -73,8 +98,12 @@ def main():
     w = ref.dequant(codes, lut, lut_shape)
     y = ref.matmul(x, m, k, w, csr)
 
-    inputs = {"x": (a.x_dtype, [m, k], x),
-              "lut": (a.lut_dtype, lut_shape, lut)}
+    inputs = {"x": (a.x_dtype, [m, k], x)}
+    if a.affine:
+        inputs["scale"] = (a.scale_dtype, param_shape, scale)
+        inputs["zero"] = (a.zero_dtype, param_shape, zero)
+    else:
+        inputs["lut"] = (a.lut_dtype, lut_shape, lut)
     expected = {"w": ("F32", [n, k], [v for row in w for v in row]),
                 "y": (a.out_dtype, [m, n],
                       [st.round_to(a.out_dtype, v) for row in y for v in row])}
@@ -104,9 +133,20 @@ def main():
     ms = "?" if a.dynamic_m else str(m)
     ct = "tensor<%dx%dxi%d>" % (n, k, bits)
     lut_t = "tensor<%sx%s>" % ("x".join(map(str, lut_shape)), lt)
-    args = ['%%x: tensor<%sx%dx%s> {squant.name = "x"}' % (ms, k, xt),
-            '%%lut: %s {squant.name = "lut"}' % lut_t]
+    args = ['%%x: tensor<%sx%dx%s> {squant.name = "x"}' % (ms, k, xt)]
     body, results, rtypes = [], [], []
+    if a.affine:
+        shape = "".join("%dx" % d for d in param_shape)
+        elt = lambda dt: MLIR_TYPE.get(dt) or "i%s" % dt[1:]
+        st_, zt = ("tensor<%s%s>" % (shape, elt(a.scale_dtype)),
+                   "tensor<%s%s>" % (shape, elt(a.zero_dtype)))
+        args += ['%%scale: %s {squant.name = "scale"}' % st_,
+                 '%%zero: %s {squant.name = "zero"}' % zt]
+        body += ["%%le = tensor.empty() : %s" % lut_t,
+                 "%%lut = squant.build_lut affine scale(%%scale : %s) "
+                 "zero(%%zero : %s) outs(%%le : %s) -> %s" % (st_, zt, lut_t, lut_t)]
+    else:
+        args.append('%%lut: %s {squant.name = "lut"}' % lut_t)
     if a.layout == "none":
         args.insert(1, '%%codes: %s {squant.name = "codes_in"}' % ct)
     else:

@@ -343,6 +343,16 @@ FailureOr<OwningOpRef<ModuleOp>> importModel(MLIRContext &context,
       !kvOption(kvGroup, "kv-group", isKivi, kf.group, std::min<int64_t>(32, d)) ||
       !kvOption(kvResidual, "kv-residual", isKivi, kf.residual, 128))
     return failure();
+  // The fast CPU kernels compute affine (ggml) table entries in registers:
+  // tables built at load time would only cost memory and bandwidth. (Bad
+  // --pipeline-options are reported when the pipeline is built.)
+  if (target == Target::CPU) {
+    CPUPipelineOptions cpu;
+    std::string errs;
+    llvm::raw_string_ostream es(errs);
+    if (succeeded(cpu.parseFromString(pipelineOptions, es)))
+      options.hoistTables = cpu.kernels == CPUKernels::Reference;
+  }
   auto module = import::buildLlamaModule(context, config, lw, options,
                                          manifest);
   if (failed(module))

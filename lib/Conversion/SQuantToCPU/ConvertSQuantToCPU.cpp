@@ -102,15 +102,30 @@ LogicalResult lowerLutMatmul(LutMatmulOp op, ModuleOp module,
     spec.packedWords = true;
   }
 
-  SmallVector<Value> args = {toBuffer(b, op.getX()), toBuffer(b, weights),
-                             toBuffer(b, op.getLut())};
+  // Affine tables are not built: the kernel takes their scale and zero and
+  // computes the entries it needs (the table would be 2^B floats per group,
+  // 32 bytes per weight for ggml Q8_0).
+  SmallVector<Value> args = {toBuffer(b, op.getX()), toBuffer(b, weights)};
+  spec.lut = memrefFor(op.getLut().getType());
+  auto buildLut = op.getLut().getDefiningOp<BuildLutOp>();
+  bool affine = buildLut && buildLut.getFormat() == TableFormat::Affine &&
+                buildLut.getZero() && buildLut.hasPureTensorSemantics();
+  if (affine) {
+    args.push_back(toBuffer(b, buildLut.getScale()));
+    args.push_back(toBuffer(b, buildLut.getZero()));
+    spec.scale = cast<MemRefType>(args[2].getType());
+    spec.zero = cast<MemRefType>(args[3].getType());
+  } else {
+    args.push_back(toBuffer(b, op.getLut()));
+  }
   if (Value s = op.getOutliers()) {
+    unsigned first = args.size();
     args.push_back(sparse_tensor::ToPositionsOp::create(b, s, 1));
     args.push_back(sparse_tensor::ToCoordinatesOp::create(b, s, 1));
     args.push_back(sparse_tensor::ToValuesOp::create(b, s));
-    spec.pos = cast<MemRefType>(args[3].getType());
-    spec.crd = cast<MemRefType>(args[4].getType());
-    spec.val = cast<MemRefType>(args[5].getType());
+    spec.pos = cast<MemRefType>(args[first].getType());
+    spec.crd = cast<MemRefType>(args[first + 1].getType());
+    spec.val = cast<MemRefType>(args[first + 2].getType());
   }
   Value init = op.getInit();
   MemRefType yType = memrefFor(init.getType());
@@ -119,7 +134,6 @@ LogicalResult lowerLutMatmul(LutMatmulOp op, ModuleOp module,
   args.push_back(yBuf);
   spec.x = cast<MemRefType>(args[0].getType());
   spec.w = cast<MemRefType>(args[1].getType());
-  spec.lut = cast<MemRefType>(args[2].getType());
   spec.y = yType;
 
   func::FuncOp kernel = getOrCreateLutMatmulKernel(module, spec);
@@ -131,6 +145,8 @@ LogicalResult lowerLutMatmul(LutMatmulOp op, ModuleOp module,
   // The codes are no longer needed when the kernel reads the words.
   if (spec.packedWords && unpack->use_empty())
     unpack.erase();
+  if (affine && buildLut->use_empty())
+    buildLut.erase();
   return success();
 }
 

@@ -19,6 +19,13 @@
 // (first/last row for some bit widths) go through the scalar path, which is
 // also the whole kernel on the generic target.
 //
+// Affine tables (spec.affine(): the lut operand was `squant.build_lut affine`,
+// as for ggml Q4_0/Q4_1/Q8_0) are never built: a table group's scale and zero
+// are broadcast into two registers, and a chunk of codes becomes weights by
+// (float(code) - zero) * scale, the arithmetic build_lut's lowering does per
+// entry (so the sums equal those over the built tables). That also gives
+// 8-bit codes a vector path: 16 (8) bytes zero-extended to dword lanes.
+//
 //===----------------------------------------------------------------------===//
 
 #include "LutMatmulKernel.h"
@@ -43,7 +50,8 @@ unsigned LutMatmulSpec::vectorWidth() const {
 
 bool LutMatmulSpec::usesVectorPath() const {
   unsigned gs = vectorWidth();
-  if (gs == 0 || !packedWords || bits < 2 || bits > 4)
+  bool bitsOk = (bits >= 2 && bits <= 4) || (affine() && bits == 8);
+  if (gs == 0 || !packedWords || !bitsOk)
     return false;
   if (lut.getRank() == 3) {
     // A chunk must not straddle two tables.
@@ -56,7 +64,11 @@ bool LutMatmulSpec::usesVectorPath() const {
 }
 
 SmallVector<Type> LutMatmulSpec::argTypes() const {
-  SmallVector<Type> types = {x, w, lut};
+  SmallVector<Type> types = {x, w};
+  if (affine())
+    types.append({scale, zero});
+  else
+    types.push_back(lut);
   if (hasOutliers())
     types.append({pos, crd, val});
   types.push_back(y);
@@ -68,6 +80,8 @@ std::string LutMatmulSpec::kernelName() const {
   name += stringifyCPUTarget(target).str();
   name += "_t" + std::to_string(threads);
   name += packedWords ? "_words" : "_codes";
+  if (affine())
+    name += "_affine_" + mangleType(lut.getElementType());
   for (Type t : argTypes())
     name += "_" + mangleType(t);
   return name;
@@ -82,11 +96,17 @@ public:
       : spec(spec), module(module), b(b), f32(b.getF32Type()) {
     x = args[0];
     w = args[1];
-    lut = args[2];
+    unsigned next = 2;
+    if (spec.affine()) {
+      scale = args[next++];
+      zero = args[next++];
+    } else {
+      lut = args[next++];
+    }
     if (spec.hasOutliers()) {
-      pos = args[3];
-      crd = args[4];
-      val = args[5];
+      pos = args[next++];
+      crd = args[next++];
+      val = args[next++];
     }
     y = args.back();
     gs = spec.usesVectorPath() ? spec.vectorWidth() : 0;
@@ -99,6 +119,10 @@ private:
   Value xAt(ImplicitLocOpBuilder &b, Value m, Value k);
   Value codeAt(ImplicitLocOpBuilder &b, Value n, Value k);
   Value tableAt(ImplicitLocOpBuilder &b, Value n, Value k, Value code);
+  Value groupsOf(ImplicitLocOpBuilder &b);
+  SmallVector<Value, 2> affineIndex(Value n, Value tg);
+  Value affineLoad(ImplicitLocOpBuilder &b, Value buf, ArrayRef<Value> idx);
+  Value affineEntry(ImplicitLocOpBuilder &b, Value q, Value s, Value z);
   Value scalarDot(ImplicitLocOpBuilder &b, Value n, Value m, Value k0,
                   Value k1, Value acc);
   Value addOutliers(ImplicitLocOpBuilder &b, Value n, Value m, Value acc);
@@ -126,7 +150,7 @@ private:
   ModuleOp module;
   ImplicitLocOpBuilder &b;
   Type f32;
-  Value x, w, lut, pos, crd, val, y;
+  Value x, w, lut, scale, zero, pos, crd, val, y;
   Value M, N, K, KV; // KV: codes covered by whole vector chunks
   Value KB;          // codes covered by whole 128-code blocks (block path)
   Value xp;          // permuted f32 copy of x [M, KV + 16]
@@ -153,7 +177,57 @@ Value LutMatmulEmitter::codeAt(ImplicitLocOpBuilder &b, Value n, Value k) {
 
 Value LutMatmulEmitter::tableAt(ImplicitLocOpBuilder &b, Value n, Value k,
                                 Value code) {
-  return emitTableAt(b, lut, K, n, k, code);
+  if (!spec.affine())
+    return emitTableAt(b, lut, K, n, k, code);
+  Value tg;
+  if (spec.lut.getRank() == 3)
+    tg = arith::DivUIOp::create(b, k,
+                                arith::DivUIOp::create(b, K, groupsOf(b)));
+  SmallVector<Value, 2> idx = affineIndex(n, tg);
+  // The code is an index; build_lut's lowering converts the entry index
+  // the same way (index -> i32 -> f32, unsigned).
+  Value q = arith::UIToFPOp::create(
+      b, f32, arith::IndexCastUIOp::create(b, b.getI32Type(), code));
+  return affineEntry(b, q, affineLoad(b, scale, idx), affineLoad(b, zero, idx));
+}
+
+/// Table groups per row (dimension 1 of a per-group table).
+Value LutMatmulEmitter::groupsOf(ImplicitLocOpBuilder &b) {
+  return spec.affine() ? dimOf(b, scale, 1) : dimOf(b, lut, 1);
+}
+
+/// Index of (row n, table group tg) into scale and zero: they have the
+/// table's shape without its entries (global: rank 0, per channel: [N], per
+/// group: [N, G]).
+SmallVector<Value, 2> LutMatmulEmitter::affineIndex(Value n, Value tg) {
+  SmallVector<Value, 2> idx;
+  int64_t rank = spec.lut.getRank();
+  if (rank >= 2)
+    idx.push_back(n);
+  if (rank == 3)
+    idx.push_back(tg);
+  return idx;
+}
+
+/// A scale or zero as f32 (integer zero points are signed).
+Value LutMatmulEmitter::affineLoad(ImplicitLocOpBuilder &b, Value buf,
+                                   ArrayRef<Value> idx) {
+  Value v = memref::LoadOp::create(b, buf, idx);
+  if (isa<IntegerType>(v.getType()))
+    return arith::SIToFPOp::create(b, f32, v);
+  return convertFloat(b, v, f32);
+}
+
+/// (q - z) * s rounded to the table's element type and back, exactly as
+/// build_lut's lowering computes the entry (scalars or vectors).
+Value LutMatmulEmitter::affineEntry(ImplicitLocOpBuilder &b, Value q, Value s,
+                                    Value z) {
+  Value entry =
+      arith::MulFOp::create(b, s, arith::SubFOp::create(b, q, z));
+  Type elt = spec.lut.getElementType();
+  if (elt == f32)
+    return entry;
+  return convertFloat(b, convertFloat(b, entry, elt), f32);
 }
 
 Value LutMatmulEmitter::scalarDot(ImplicitLocOpBuilder &b, Value n, Value m,
@@ -242,7 +316,7 @@ bool LutMatmulEmitter::usesBlocks() const {
 }
 
 unsigned LutMatmulEmitter::laneOf(unsigned t) const {
-  if (spec.target == CPUTarget::AVX512 && spec.bits >= 3)
+  if (spec.target == CPUTarget::AVX512 && (spec.bits == 3 || spec.bits == 4))
     return t < 8 ? 2 * t : 2 * (t - 8) + 1;
   return t;
 }
@@ -298,6 +372,13 @@ void LutMatmulEmitter::fillPermutedX(ImplicitLocOpBuilder &b) {
 
 SmallVector<Value> LutMatmulEmitter::loadTable(ImplicitLocOpBuilder &b,
                                                Value n, Value tg) {
+  if (spec.affine()) {
+    // {scale, zero} of the group, broadcast.
+    auto vt = VectorType::get({int64_t(gs)}, f32);
+    SmallVector<Value, 2> idx = affineIndex(n, tg);
+    return {vector::BroadcastOp::create(b, vt, affineLoad(b, scale, idx)),
+            vector::BroadcastOp::create(b, vt, affineLoad(b, zero, idx))};
+  }
   int64_t entries = int64_t(1) << spec.bits;
   SmallVector<Value, 3> idx;
   int64_t rank = spec.lut.getRank();
@@ -333,8 +414,23 @@ SmallVector<Value> LutMatmulEmitter::loadTable(ImplicitLocOpBuilder &b,
 Value LutMatmulEmitter::codesChunk(ImplicitLocOpBuilder &b, Value rowPtr,
                                    Value chunk) {
   unsigned bits = spec.bits;
-  bool wide = spec.target == CPUTarget::AVX512 && bits >= 3;
   int64_t bytesPerChunk = gs * bits / 8;
+  if (bits == 8) {
+    // GS bytes, zero-extended: lane t <- code t.
+    Type i64 = b.getI64Type();
+    Value addr = arith::AddIOp::create(
+        b, rowPtr,
+        arith::MulIOp::create(b, arith::IndexCastOp::create(b, i64, chunk),
+                              arith::ConstantIntOp::create(b, i64, gs)));
+    Value ptr = LLVM::IntToPtrOp::create(
+        b, LLVM::LLVMPointerType::get(b.getContext()), addr);
+    Value bytes = LLVM::LoadOp::create(
+        b, VectorType::get({int64_t(gs)}, b.getI8Type()), ptr,
+        /*alignment=*/1);
+    return arith::ExtUIOp::create(
+        b, VectorType::get({int64_t(gs)}, b.getI32Type()), bytes);
+  }
+  bool wide = spec.target == CPUTarget::AVX512 && bits >= 3;
   int64_t bias = (spec.target == CPUTarget::AVX512 && bits == 3) ? -1 : 0;
   Type i64 = b.getI64Type();
   Value off = arith::MulIOp::create(
@@ -385,6 +481,16 @@ Value LutMatmulEmitter::loadBlockBytes(ImplicitLocOpBuilder &b, Value rowPtr,
 Value LutMatmulEmitter::lookup(ImplicitLocOpBuilder &b, ArrayRef<Value> table,
                                Value idx) {
   auto vt = VectorType::get({int64_t(gs)}, f32);
+  if (spec.affine()) {
+    // table = {scale, zero}; only the low B bits of a lane are its code.
+    auto it = cast<VectorType>(idx.getType());
+    Value mask = arith::ConstantOp::create(
+        b, it,
+        DenseElementsAttr::get(
+            it, b.getI32IntegerAttr((1 << spec.bits) - 1).getValue()));
+    Value q = arith::UIToFPOp::create(b, vt, arith::AndIOp::create(b, idx, mask));
+    return affineEntry(b, q, table[0], table[1]);
+  }
   if (spec.target == CPUTarget::AVX512)
     return callIntrinsic(b, module, "llvm.x86.avx512.permvar.sf.512", vt,
                          ValueRange{table[0], idx});
@@ -435,7 +541,7 @@ void LutMatmulEmitter::vectorBlock(ImplicitLocOpBuilder &b, Value n,
   // Only the codes in [kLo, kHi) (one K tile, whole table groups).
   Value tgBegin, tgEnd, codesPerTG;
   if (spec.lut.getRank() == 3) {
-    codesPerTG = arith::DivUIOp::create(b, K, dimOf(b, lut, 1));
+    codesPerTG = arith::DivUIOp::create(b, K, groupsOf(b));
     tgBegin = arith::DivUIOp::create(b, kLo, codesPerTG);
     tgEnd = arith::DivUIOp::create(b, kHi, codesPerTG);
   } else {
@@ -627,7 +733,7 @@ void LutMatmulEmitter::emit() {
     int64_t unit = usesBlocks() ? 128 : gs;
     Value unitV = cIdx(b, unit);
     if (spec.lut.getRank() == 3)
-      unitV = arith::DivUIOp::create(b, K, dimOf(b, lut, 1));
+      unitV = arith::DivUIOp::create(b, K, groupsOf(b));
     Value m1 = arith::MaxUIOp::create(b, M, cIdx(b, 1));
     Value perM = arith::DivUIOp::create(b, cIdx(b, 4096), m1);
     Value units = arith::DivUIOp::create(b, perM, unitV);

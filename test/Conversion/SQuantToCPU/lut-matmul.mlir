@@ -77,6 +77,35 @@ func.func @memref_form(%x: memref<1x64xf32>, %c: memref<8x64xi4>, %lut: memref<8
   return
 }
 
+// An affine table (ggml Q8_0: 8-bit codes, f16 scale, zero 128 per group of
+// 32 codes) is not built: the kernel takes the scale and zero. A table of
+// another format is built and read.
+// CHECK-LABEL: func.func @affine
+// CHECK-SAME: (%[[X:.*]]: tensor<1x64xf32>, %[[Q:.*]]: tensor<8x16xi32>, %[[S:.*]]: tensor<8x2xf16>, %[[Z:.*]]: tensor<8x2xf32>
+// CHECK-NOT: squant.build_lut affine
+// CHECK-DAG: %[[SB:.*]] = bufferization.to_buffer %[[S]] read_only
+// CHECK-DAG: %[[ZB:.*]] = bufferization.to_buffer %[[Z]] read_only
+// CHECK: call @{{__squant_cpu_lut_matmul_[a-z0-9]+_t[0-9]_words_affine_f32_memref_1x64xf32_memref_8x16xi32_memref_8x2xf16_memref_8x2xf32_memref_1x8xf32}}(%{{.*}}, %{{.*}}, %[[SB]], %[[ZB]], %{{.*}})
+// CHECK: squant.build_lut nf4
+// CHECK: call @{{__squant_cpu_lut_matmul_[a-z0-9]+_t[0-9]_words_memref_1x64xf32_memref_8x8xi32_memref_8x16xf32_memref_1x8xf32}}(
+func.func @affine(%x: tensor<1x64xf32>, %q: tensor<8x16xi32>, %s: tensor<8x2xf16>, %z: tensor<8x2xf32>,
+                  %q4: tensor<8x8xi32>, %s4: tensor<8xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>) {
+  %le = tensor.empty() : tensor<8x2x256xf32>
+  %lut = squant.build_lut affine scale(%s : tensor<8x2xf16>) zero(%z : tensor<8x2xf32>) outs(%le : tensor<8x2x256xf32>) -> tensor<8x2x256xf32>
+  %ce = tensor.empty() : tensor<8x64xi8>
+  %c = squant.unpack row_major ins(%q : tensor<8x16xi32>) outs(%ce : tensor<8x64xi8>) -> tensor<8x64xi8>
+  %i = tensor.empty() : tensor<1x8xf32>
+  %y = squant.lut_matmul ins(%x, %c, %lut : tensor<1x64xf32>, tensor<8x64xi8>, tensor<8x2x256xf32>)
+         outs(%i : tensor<1x8xf32>) -> tensor<1x8xf32>
+  %le4 = tensor.empty() : tensor<8x16xf32>
+  %lut4 = squant.build_lut nf4 scale(%s4 : tensor<8xf32>) outs(%le4 : tensor<8x16xf32>) -> tensor<8x16xf32>
+  %ce4 = tensor.empty() : tensor<8x64xi4>
+  %c4 = squant.unpack row_major ins(%q4 : tensor<8x8xi32>) outs(%ce4 : tensor<8x64xi4>) -> tensor<8x64xi4>
+  %y4 = squant.lut_matmul ins(%x, %c4, %lut4 : tensor<1x64xf32>, tensor<8x64xi4>, tensor<8x16xf32>)
+          outs(%i : tensor<1x8xf32>) -> tensor<1x8xf32>
+  return %y, %y4 : tensor<1x8xf32>, tensor<1x8xf32>
+}
+
 // The kernels. AVX-512: a row's 16-entry table in one vector<16xf32>, a
 // 64-bit broadcast load from the packed stream, one per-lane shift, one
 // vpermps, FMA into vector accumulators, rows split by scf.parallel.
@@ -98,6 +127,19 @@ func.func @memref_form(%x: memref<1x64xf32>, %c: memref<8x64xi4>, %lut: memref<8
 // 3-bit tables are replicated to fill the register.
 // AVX512-LABEL: func.func private @__squant_cpu_lut_matmul_avx512_t2_words_memref_4x64xf32
 // AVX512: vector.shuffle %{{.*}}, %{{.*}} [0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7] : vector<8xf32>, vector<8xf32>
+
+// Affine tables: the group's scale and zero broadcast, 8-bit codes
+// zero-extended from 16 bytes, entries (q - zero) * scale in registers.
+// AVX512-LABEL: func.func private @__squant_cpu_lut_matmul_avx512_t2_words_affine_f32
+// AVX512-NOT: permvar
+// AVX512: vector.broadcast %{{.*}} : f32 to vector<16xf32>
+// AVX512: llvm.load %{{.*}} {alignment = 1 : i64} : !llvm.ptr -> vector<16xi8>
+// AVX512: arith.extui %{{.*}} : vector<16xi8> to vector<16xi32>
+// AVX512: arith.uitofp %{{.*}} : vector<16xi32> to vector<16xf32>
+// AVX512: arith.subf %{{.*}}, %{{.*}} : vector<16xf32>
+// AVX512: arith.mulf %{{.*}}, %{{.*}} : vector<16xf32>
+// AVX512: vector.fma %{{.*}} : vector<16xf32>
+// AVX512-LABEL: func.func private @__squant_cpu_lut_matmul_avx512_t2_words_memref_1x64xf32
 
 // On AVX2 a 16-entry table is two vector<8xf32>: two vpermps and a select.
 // AVX2-LABEL: func.func private @__squant_cpu_lut_matmul_avx2_t2_words_memref_1x128xf32
