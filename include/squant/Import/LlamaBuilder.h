@@ -27,7 +27,8 @@ struct BuildOptions {
   /// ggml linears: build the per-group tables once at load time (compiled
   /// `prepare_<type>` functions) instead of on every call. The tables take
   /// 2 (Q4_x) or 32 (Q8_0) bytes per weight; a lowering that fuses
-  /// squant.build_lut into squant.lut_matmul wants this off.
+  /// squant.build_lut into squant.lut_matmul wants this off (squant-compile
+  /// turns it off for the fast CPU kernels, which do).
   bool hoistTables = true;
 };
 

@@ -586,7 +586,63 @@ void LutMatmulEmitter::vectorBlock(ImplicitLocOpBuilder &b, Value n,
     }
   };
 
+  // The accumulators of each row, summed, back to the scratch buffer.
+  auto storeSums = [&](ArrayRef<Value> accs) {
+    for (unsigned i = 0; i < mb; ++i) {
+      Value sum = accs[i * unroll];
+      for (unsigned u = 1; u < unroll; ++u)
+        sum = arith::AddFOp::create(b, sum, accs[i * unroll + u]);
+      vector::StoreOp::create(b, sum, scratch, ValueRange{r, mIdx[i], c0});
+    }
+  };
+
   bool blocks = usesBlocks();
+  // Small table groups (e.g. ggml's 32 codes: 2 chunks on AVX-512) have
+  // fewer chunks than accumulators to rotate through: unroll over groups
+  // instead, so that consecutive chunks still feed independent FMA chains.
+  // (Tiles are whole groups, and a group is whole chunks here.)
+  int64_t chunksPerTG = 0;
+  if (spec.lut.getRank() == 3 && !blocks) {
+    int64_t k = spec.x.getDimSize(1), groups = spec.lut.getDimSize(1);
+    if (!ShapedType::isDynamic(k) && !ShapedType::isDynamic(groups) &&
+        groups > 0 && k % groups == 0 && (k / groups) % gs == 0)
+      chunksPerTG = k / groups / gs;
+  }
+  if (chunksPerTG > 0 && chunksPerTG < unroll && unroll % chunksPerTG == 0) {
+    int64_t groupUnroll = unroll / chunksPerTG;
+    auto groupStep = [&](ImplicitLocOpBuilder &ib, Value tg, unsigned slot0,
+                         SmallVector<Value> &accs) {
+      SmallVector<Value> table = loadTable(ib, n, tg);
+      Value chunk0 = arith::MulIOp::create(ib, tg, cIdx(ib, chunksPerTG));
+      for (int64_t j = 0; j < chunksPerTG; ++j)
+        step(ib, table, arith::AddIOp::create(ib, chunk0, cIdx(ib, j)),
+             slot0 + j, accs);
+    };
+    Value count = arith::SubIOp::create(b, tgEnd, tgBegin);
+    Value mainEnd = arith::AddIOp::create(
+        b, tgBegin,
+        arith::MulIOp::create(
+            b, arith::DivUIOp::create(b, count, cIdx(b, groupUnroll)),
+            cIdx(b, groupUnroll)));
+    SmallVector<Value> acc1 = emitFor(
+        b, tgBegin, mainEnd, cIdx(b, groupUnroll), inits,
+        [&](ImplicitLocOpBuilder &ib, Value tg, ValueRange a) {
+          SmallVector<Value> accs(a.begin(), a.end());
+          for (int64_t g = 0; g < groupUnroll; ++g)
+            groupStep(ib, arith::AddIOp::create(ib, tg, cIdx(ib, g)),
+                      g * chunksPerTG, accs);
+          return accs;
+        });
+    SmallVector<Value> accs = emitFor(
+        b, mainEnd, tgEnd, c1, acc1,
+        [&](ImplicitLocOpBuilder &ib, Value tg, ValueRange a) {
+          SmallVector<Value> accs(a.begin(), a.end());
+          groupStep(ib, tg, 0, accs);
+          return accs;
+        });
+    storeSums(accs);
+    return;
+  }
   SmallVector<Value> accs = emitFor(
       b, tgBegin, tgEnd, c1, inits,
       [&](ImplicitLocOpBuilder &ib, Value tg, ValueRange args) {
@@ -637,12 +693,7 @@ void LutMatmulEmitter::vectorBlock(ImplicitLocOpBuilder &b, Value n,
                        });
       });
 
-  for (unsigned i = 0; i < mb; ++i) {
-    Value sum = accs[i * unroll];
-    for (unsigned u = 1; u < unroll; ++u)
-      sum = arith::AddFOp::create(b, sum, accs[i * unroll + u]);
-    vector::StoreOp::create(b, sum, scratch, ValueRange{r, mIdx[i], c0});
-  }
+  storeSums(accs);
 }
 
 void LutMatmulEmitter::vectorRow(ImplicitLocOpBuilder &b, Value n, Value kLo,
