@@ -40,6 +40,25 @@ std::string UnpackSpec::kernelName() const {
       .str();
 }
 
+/// Row-parallel loops over an [n, k] output: `body(b, row, col)` per element.
+static void emitPerElement(
+    ImplicitLocOpBuilder &b, Value n, Value k, unsigned threads,
+    llvm::function_ref<void(ImplicitLocOpBuilder &, Value, Value)> body) {
+  emitRowBlocks(b, n, threads,
+                [&](ImplicitLocOpBuilder &ib, Value begin, Value end) {
+                  emitFor(ib, begin, end, cIdx(ib, 1), {},
+                          [&](ImplicitLocOpBuilder &jb, Value row, ValueRange) {
+                            emitFor(jb, cIdx(jb, 0), k, cIdx(jb, 1), {},
+                                    [&](ImplicitLocOpBuilder &kb, Value col,
+                                        ValueRange) {
+                                      body(kb, row, col);
+                                      return SmallVector<Value>();
+                                    });
+                            return SmallVector<Value>();
+                          });
+                });
+}
+
 func::FuncOp
 mlir::squant::cpu::getOrCreateLutDequantKernel(ModuleOp module,
                                                const LutDequantSpec &spec) {
@@ -47,27 +66,16 @@ mlir::squant::cpu::getOrCreateLutDequantKernel(ModuleOp module,
       module, spec.kernelName(), {spec.codes, spec.lut, spec.out},
       [&](ImplicitLocOpBuilder &b, ValueRange args) {
         Value codes = args[0], lut = args[1], out = args[2];
-        Value n = dimOf(b, out, 0), k = dimOf(b, out, 1);
+        Value k = dimOf(b, out, 1);
         Type outElt = spec.out.getElementType();
-        emitRowBlocks(
-            b, n, spec.threads,
-            [&](ImplicitLocOpBuilder &ib, Value begin, Value end) {
-              emitFor(ib, begin, end, cIdx(ib, 1), {},
-                      [&](ImplicitLocOpBuilder &jb, Value row, ValueRange) {
-                        emitFor(jb, cIdx(jb, 0), k, cIdx(jb, 1), {},
-                                [&](ImplicitLocOpBuilder &kb, Value col,
-                                    ValueRange) {
-                                  Value c = emitCodeAt(kb, codes, spec.layout,
-                                                       spec.bits, row, col);
-                                  Value v = emitTableAt(kb, lut, k, row, col, c);
-                                  memref::StoreOp::create(
-                                      kb, convertFloat(kb, v, outElt), out,
-                                      ValueRange{row, col});
-                                  return SmallVector<Value>();
-                                });
-                        return SmallVector<Value>();
-                      });
-            });
+        emitPerElement(b, dimOf(b, out, 0), k, spec.threads,
+                       [&](ImplicitLocOpBuilder &kb, Value row, Value col) {
+                         Value c = emitCodeAt(kb, codes, spec.layout,
+                                              spec.bits, row, col);
+                         Value v = emitTableAt(kb, lut, k, row, col, c);
+                         memref::StoreOp::create(kb, convertFloat(kb, v, outElt),
+                                                 out, ValueRange{row, col});
+                       });
       });
 }
 
@@ -77,26 +85,14 @@ func::FuncOp mlir::squant::cpu::getOrCreateUnpackKernel(ModuleOp module,
       module, spec.kernelName(), {spec.words, spec.out},
       [&](ImplicitLocOpBuilder &b, ValueRange args) {
         Value words = args[0], out = args[1];
-        Value n = dimOf(b, out, 0), k = dimOf(b, out, 1);
         Type codeType = spec.out.getElementType();
-        emitRowBlocks(
-            b, n, spec.threads,
-            [&](ImplicitLocOpBuilder &ib, Value begin, Value end) {
-              emitFor(ib, begin, end, cIdx(ib, 1), {},
-                      [&](ImplicitLocOpBuilder &jb, Value row, ValueRange) {
-                        emitFor(jb, cIdx(jb, 0), k, cIdx(jb, 1), {},
-                                [&](ImplicitLocOpBuilder &kb, Value col,
-                                    ValueRange) {
-                                  Value c = emitCodeAt(kb, words, spec.layout,
-                                                       spec.bits, row, col);
-                                  Value v = arith::IndexCastUIOp::create(
-                                      kb, codeType, c);
-                                  memref::StoreOp::create(kb, v, out,
-                                                          ValueRange{row, col});
-                                  return SmallVector<Value>();
-                                });
-                        return SmallVector<Value>();
-                      });
-            });
+        emitPerElement(b, dimOf(b, out, 0), dimOf(b, out, 1), spec.threads,
+                       [&](ImplicitLocOpBuilder &kb, Value row, Value col) {
+                         Value c = emitCodeAt(kb, words, spec.layout,
+                                              spec.bits, row, col);
+                         Value v = arith::IndexCastUIOp::create(kb, codeType, c);
+                         memref::StoreOp::create(kb, v, out,
+                                                 ValueRange{row, col});
+                       });
       });
 }
