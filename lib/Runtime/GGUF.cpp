@@ -1,6 +1,7 @@
 //===- GGUF.cpp - GGUF reader and ggml block re-layout --------------------===//
 
 #include "squant/Runtime/GGUF.h"
+#include "squant/Runtime/MappedFile.h"
 
 #include "llvm/Support/Endian.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -203,34 +204,16 @@ int64_t GGUFTensor::numElements() const {
 }
 
 Expected<std::unique_ptr<GGUFFile>> GGUFFile::open(StringRef path) {
-  Expected<sys::fs::file_t> opened = sys::fs::openNativeFileForRead(path);
-  if (!opened)
-    return fail(path, "cannot open: " + toString(opened.takeError()));
-  sys::fs::file_t fd = *opened;
-  sys::fs::file_status status;
-  if (std::error_code ec = sys::fs::status(fd, status)) {
-    sys::fs::closeFile(fd);
-    return fail(path, "cannot stat: " + ec.message());
-  }
-  uint64_t size = status.getSize();
-  if (size < 24) {
-    sys::fs::closeFile(fd);
-    return fail(path, llvm::formatv("truncated file: {0} bytes, a GGUF header "
-                                    "needs 24",
-                                    size));
-  }
-  std::error_code ec;
-  auto mapping = std::make_unique<sys::fs::mapped_file_region>(
-      fd, sys::fs::mapped_file_region::readonly, size, 0, ec);
-  sys::fs::closeFile(fd);
-  if (ec)
-    return fail(path, "cannot map: " + ec.message());
-  ArrayRef<uint8_t> bytes(reinterpret_cast<const uint8_t *>(mapping->const_data()),
-                          size);
+  auto mapping = mapFileReadOnly(path, 24, "a GGUF header needs 24");
+  if (!mapping)
+    return mapping.takeError();
+  ArrayRef<uint8_t> bytes(
+      reinterpret_cast<const uint8_t *>((*mapping)->const_data()),
+      (*mapping)->size());
   auto file = parse(bytes, path);
   if (!file)
     return file.takeError();
-  (*file)->mapping = std::move(mapping);
+  (*file)->mapping = std::move(*mapping);
   return file;
 }
 

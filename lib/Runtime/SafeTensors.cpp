@@ -1,6 +1,7 @@
 //===- SafeTensors.cpp - safetensors reader and writer --------------------===//
 
 #include "squant/Runtime/SafeTensors.h"
+#include "squant/Runtime/MappedFile.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/Endian.h"
@@ -84,38 +85,17 @@ int64_t TensorView::numElements() const {
 
 Expected<std::unique_ptr<SafeTensorsFile>>
 SafeTensorsFile::open(StringRef path) {
-  Expected<sys::fs::file_t> opened =
-      sys::fs::openNativeFileForRead(path, sys::fs::OF_None);
-  if (!opened)
-    return fail(path, "cannot open: " + toString(opened.takeError()));
-  sys::fs::file_status status;
-  if (std::error_code ec = sys::fs::status(*opened, status)) {
-    sys::fs::closeFile(*opened);
-    return fail(path, "cannot stat: " + ec.message());
-  }
-  if (status.type() != sys::fs::file_type::regular_file) {
-    sys::fs::closeFile(*opened);
-    return fail(path, "not a regular file");
-  }
-  uint64_t size = status.getSize();
-  if (size < 8) {
-    sys::fs::closeFile(*opened);
-    return fail(path, formatv("file of {0} bytes is too small for a "
-                              "safetensors header (8-byte length + JSON)",
-                              size));
-  }
-  std::error_code ec;
-  auto mapping = std::make_unique<sys::fs::mapped_file_region>(
-      *opened, sys::fs::mapped_file_region::readonly, size, 0, ec);
-  sys::fs::closeFile(*opened);
-  if (ec)
-    return fail(path, "cannot map: " + ec.message());
-  ArrayRef<uint8_t> bytes(reinterpret_cast<const uint8_t *>(mapping->const_data()),
-                          size);
+  auto mapping = mapFileReadOnly(
+      path, 8, "a safetensors header needs 8 (length) + the JSON");
+  if (!mapping)
+    return mapping.takeError();
+  ArrayRef<uint8_t> bytes(
+      reinterpret_cast<const uint8_t *>((*mapping)->const_data()),
+      (*mapping)->size());
   auto file = parse(bytes, path);
   if (!file)
     return file.takeError();
-  (*file)->mapping = std::move(mapping);
+  (*file)->mapping = std::move(*mapping);
   return file;
 }
 

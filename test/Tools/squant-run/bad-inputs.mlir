@@ -9,9 +9,9 @@
 // RUN: not squant-run %s --function=double --inputs=%t/truncated.safetensors --print 2>&1 | FileCheck %s --check-prefix=TRUNC
 // TRUNC: squant-run: error: {{.*}}truncated.safetensors: tensor 'x': data_offsets [0, 16] lie outside the 11-byte data section (truncated file?)
 // RUN: not squant-run %s --function=double --inputs=%t/tiny.safetensors --print 2>&1 | FileCheck %s --check-prefix=TINY
-// TINY: tiny.safetensors: file of 5 bytes is too small for a safetensors header
+// TINY: tiny.safetensors: truncated file: 5 bytes, a safetensors header needs 8 (length) + the JSON
 // RUN: not squant-run %s --function=double --inputs=%t/empty.safetensors --print 2>&1 | FileCheck %s --check-prefix=EMPTY
-// EMPTY: empty.safetensors: file of 0 bytes is too small
+// EMPTY: empty.safetensors: truncated file: 0 bytes, a safetensors header needs 8
 // RUN: not squant-run %s --function=double --inputs=%t/huge_header_length.safetensors --print 2>&1 | FileCheck %s --check-prefix=HUGE
 // HUGE: header length 4611686018427387904 exceeds the 100 MB limit
 // RUN: not squant-run %s --function=double --inputs=%t/header_past_end.safetensors --print 2>&1 | FileCheck %s --check-prefix=PAST
@@ -40,6 +40,8 @@
 // META: '__metadata__' value of 'k' is not a string
 // RUN: not squant-run %s --function=double --inputs=%t/does_not_exist.safetensors --print 2>&1 | FileCheck %s --check-prefix=MISSINGFILE
 // MISSINGFILE: does_not_exist.safetensors: cannot open
+// RUN: mkdir -p %t/dir.safetensors && not squant-run %s --function=double --inputs=%t/dir.safetensors --print 2>&1 | FileCheck %s --check-prefix=DIR
+// DIR: dir.safetensors: not a regular file
 //
 // Well-formed files that do not fit the function: the diagnostic points at
 // the argument.
