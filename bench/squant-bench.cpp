@@ -8,12 +8,21 @@
 //
 //   squant-bench [--bench-threads=2] [--shapes=4096x4096,...] [--bits=3,4]
 //                [--rows=1,4,16] [--outliers=0,0.0045] [--json=FILE] [--smoke]
+//                [--ggml]
 //
 // Shapes are N x K (output rows x inputs). Weights are row_major packed
 // words (the CPU layout; SqueezeLLM checkpoints are re-laid out into it at
 // load time), per-channel f32 tables, and CSR outliers. Every call reads a
 // different copy of the weights, so that the weights come from memory and
 // not from the last-level cache.
+//
+// --ggml: ggml-style affine groups of 32 codes (4 or 8 bits; Q4_0/Q8_0 with an
+// f16 scale and f32 zero per group) instead of per-channel tables. The fast
+// kernel then computes the entries from scale and zero (squant.build_lut
+// affine fused into lut_matmul); the baseline in the "tables" columns is the
+// same kernel family reading per-group tables built beforehand (what the
+// driver did before the fusion: 2 or 32 bytes of table per weight). The
+// reference lowering is not timed in this mode.
 //
 //===----------------------------------------------------------------------===//
 
@@ -77,6 +86,9 @@ static cl::opt<unsigned> refMaxM(
 static cl::opt<double>
     minSeconds("min-seconds", cl::desc("Minimum time per measurement"),
                cl::init(0.3));
+static cl::opt<bool> ggmlOpt(
+    "ggml", cl::desc("ggml affine groups of 32 (fused) against per-group "
+                     "tables (read)"));
 static cl::opt<int64_t> coldBytesOpt(
     "cold-bytes",
     cl::desc("Bytes of weight copies cycled through (0: 2 x LLC, capped at "
@@ -91,17 +103,32 @@ struct Result {
   double outliers;
   int64_t weightBytes, nnz;
   double fastS, fastBestS, denseS, refS; // refS < 0: not measured
+  double tablesS = -1; // --ggml: per-group tables read (< 0: not measured)
 };
 
+/// How lut_matmul gets its table: a per-channel table argument, per-group
+/// (32 codes) tables as an argument, or built by squant.build_lut affine
+/// from per-group f16 scales and f32 zeros.
+enum class Tables { Channel, Groups, Affine };
+
 std::string mlirFast(int64_t m, int64_t n, int64_t k, unsigned bits,
-                     int64_t nnz) {
-  int64_t kw = (k * bits + 31) / 32;
+                     int64_t nnz, Tables tables = Tables::Channel) {
+  int64_t kw = (k * bits + 31) / 32, g = k / 32;
+  std::string lutType =
+      tables == Tables::Channel
+          ? llvm::formatv("tensor<{0}x{1}xf32>", n, 1 << bits).str()
+          : llvm::formatv("tensor<{0}x{1}x{2}xf32>", n, g, 1 << bits).str();
   std::string s =
       "#CSR = #sparse_tensor.encoding<{map = (d0, d1) -> (d0 : dense, d1 : "
       "compressed), posWidth = 32, crdWidth = 32}>\n";
   s += llvm::formatv("func.func @f(%x: tensor<{0}x{2}xf32>, %w: "
-                     "tensor<{1}x{3}xi32>, %lut: tensor<{1}x{4}xf32>",
-                     m, n, k, kw, 1 << bits);
+                     "tensor<{1}x{3}xi32>",
+                     m, n, k, kw);
+  if (tables == Tables::Affine)
+    s += llvm::formatv(", %s: tensor<{0}x{1}xf16>, %z: tensor<{0}x{1}xf32>",
+                       n, g);
+  else
+    s += ", %lut: " + lutType;
   if (nnz)
     s += llvm::formatv(", %rows: tensor<{0}xi32>, %cols: tensor<{1}xi32>, "
                        "%vals: tensor<{1}xf32>",
@@ -112,6 +139,12 @@ std::string mlirFast(int64_t m, int64_t n, int64_t k, unsigned bits,
                      "tensor<{0}x{3}xi32>) outs(%ce : tensor<{0}x{1}xi{2}>) "
                      "-> tensor<{0}x{1}xi{2}>\n",
                      n, k, bits, kw);
+  if (tables == Tables::Affine)
+    s += llvm::formatv("  %le = tensor.empty() : {2}\n"
+                       "  %lut = squant.build_lut affine scale(%s : "
+                       "tensor<{0}x{1}xf16>) zero(%z : tensor<{0}x{1}xf32>) "
+                       "outs(%le : {2}) -> {2}\n",
+                       n, g, lutType);
   std::string outl;
   if (nnz) {
     s += llvm::formatv("  %S = sparse_tensor.assemble (%rows, %cols), %vals "
@@ -123,10 +156,10 @@ std::string mlirFast(int64_t m, int64_t n, int64_t k, unsigned bits,
   s += llvm::formatv(
       "  %ye = tensor.empty() : tensor<{0}x{1}xf32>\n"
       "  %y = squant.lut_matmul ins(%x, %c, %lut : tensor<{0}x{2}xf32>, "
-      "tensor<{1}x{2}xi{3}>, tensor<{1}x{4}xf32>){5} outs(%ye : "
+      "tensor<{1}x{2}xi{3}>, {4}){5} outs(%ye : "
       "tensor<{0}x{1}xf32>) -> tensor<{0}x{1}xf32>\n"
       "  return %y : tensor<{0}x{1}xf32>\n}\n",
-      m, n, k, bits, 1 << bits, outl);
+      m, n, k, bits, lutType, outl);
   return s;
 }
 
@@ -181,7 +214,7 @@ int main(int argc, char **argv) {
   double minSec = minSeconds;
   if (smokeOpt) {
     shapes = {{64, 128}, {33, 96}};
-    bitsList = {3, 4};
+    bitsList = ggmlOpt ? std::vector<unsigned>{4, 8} : std::vector<unsigned>{3, 4};
     msList = {1, 3};
     outlierList = {0, 0.01};
     minSec = 0.0;
@@ -191,12 +224,16 @@ int main(int argc, char **argv) {
       int64_t n, k;
       if (a.getAsInteger(10, n) || b.getAsInteger(10, k) || n <= 0 || k <= 0)
         return fail("bad shape '" + s + "' (expected NxK)");
+      if (ggmlOpt && k % 32 != 0)
+        return fail("bad shape '" + s + "': --ggml needs K a multiple of 32");
       shapes.push_back({n, k});
     }
     for (const std::string &s : splitList(bitsOpt)) {
       unsigned b;
-      if (StringRef(s).getAsInteger(10, b) || b < 2 || b > 4)
-        return fail("bad --bits value '" + s + "' (2, 3 or 4)");
+      if (ggmlOpt ? (StringRef(s).getAsInteger(10, b) || (b != 4 && b != 8))
+                  : (StringRef(s).getAsInteger(10, b) || b < 2 || b > 4))
+        return fail("bad --bits value '" + s +
+                    (ggmlOpt ? "' (4 or 8 with --ggml)" : "' (2, 3 or 4)"));
       bitsList.push_back(b);
     }
     for (const std::string &s : splitList(msOpt)) {
@@ -235,30 +272,53 @@ int main(int argc, char **argv) {
       "{0,-11} {1,2} {2,3} {3,6} {4,9} {5,9} {6,7} {7,7} {12,9} {13,7} "
       "{8,9} {9,8} {10,10} {11,8}\n",
       "N x K", "B", "M", "outl", "weight MB", "fast ms", "GB/s", "%roof",
-      "dense ms", "dense/x", "ref ms", "ref/x", "best ms", "%roof");
+      "dense ms", "dense/x", ggmlOpt ? "tables ms" : "ref ms",
+      ggmlOpt ? "tables/x" : "ref/x", "best ms", "%roof");
 
   std::vector<Result> results;
   std::string fastOpts = "kernels=fast threads=" + std::to_string(threads);
   for (auto [n, k] : shapes) {
     for (unsigned bits : bitsList) {
-      int64_t kw = (k * bits + 31) / 32;
-      int64_t codeBytes = n * kw * 4, lutBytes = n * (int64_t(1) << bits) * 4;
+      int64_t kw = (k * bits + 31) / 32, g = k / 32;
+      bool ggml = ggmlOpt;
+      // --ggml: the fast kernel reads f16 scales and f32 zeros per group; the
+      // baseline reads per-group tables.
+      int64_t codeBytes = n * kw * 4,
+              lutBytes = (ggml ? n * g : n) * (int64_t(1) << bits) * 4,
+              affineBytes = ggml ? n * g * 6 : 0;
       for (double outl : outlierList) {
         // Weights: copies of packed words and tables; one CSR.
         int64_t nnz = outl > 0 ? std::max<int64_t>(1, llround(outl * n * k))
                                : 0;
+        int64_t outlierBytes = nnz ? nnz * 8 + (n + 1) * 4 : 0;
         int64_t weightBytes =
-            codeBytes + lutBytes + (nnz ? nnz * 8 + (n + 1) * 4 : 0);
-        int64_t copies = std::clamp<int64_t>(
-            (coldBytes + weightBytes - 1) / weightBytes, 1, 256);
+            codeBytes + (ggml ? affineBytes : lutBytes) + outlierBytes;
+        int64_t tableWeightBytes = codeBytes + lutBytes + outlierBytes;
+        auto copiesFor = [&](int64_t bytes) {
+          return std::clamp<int64_t>((coldBytes + bytes - 1) / bytes, 1, 256);
+        };
+        int64_t copies = copiesFor(weightBytes),
+                lutCopies = copiesFor(tableWeightBytes);
         Rng rng(n * 131 + k * 7 + bits);
-        std::vector<Buffer> words, luts;
+        std::vector<Buffer> words, luts, scales, zeros;
         for (int64_t c = 0; c < copies; ++c) {
           words.emplace_back(size_t(codeBytes));
-          luts.emplace_back(size_t(lutBytes));
           uint32_t *wp = words.back().as<uint32_t>();
           for (int64_t i = 0; i < n * kw; ++i)
             wp[i] = uint32_t(rng.next());
+          if (!ggml)
+            continue;
+          scales.emplace_back(size_t(n * g * 2));
+          zeros.emplace_back(size_t(n * g * 4));
+          for (int64_t i = 0; i < n * g; ++i) {
+            // f16 scales in [2^-7, 2^-6); ggml's implicit zero points.
+            scales.back().as<uint16_t>()[i] =
+                uint16_t(0x2000 + rng.next() % 0x400);
+            zeros.back().as<float>()[i] = bits == 8 ? 128.0f : 8.0f;
+          }
+        }
+        for (int64_t c = 0; c < (ggml ? lutCopies : copies); ++c) {
+          luts.emplace_back(size_t(lutBytes));
           float *lp = luts.back().as<float>();
           for (int64_t i = 0; i < lutBytes / 4; ++i)
             lp[i] = rng.uniform();
@@ -285,12 +345,21 @@ int main(int argc, char **argv) {
           Buffer x(size_t(m * k) * 4);
           for (int64_t i = 0; i < m * k; ++i)
             x.as<float>()[i] = rng.uniform();
-          std::string src = mlirFast(m, n, k, bits, nnz);
-          auto call = [&](Compiled &cmp, int64_t copy) -> llvm::Error {
-            SmallVector<MemRefArg> args = {
-                {x.p, {m, k}},
-                {words[copy % copies].p, {n, kw}},
-                {luts[copy % copies].p, {n, int64_t(1) << bits}}};
+          Tables fastTables = ggml ? Tables::Affine : Tables::Channel;
+          std::string src = mlirFast(m, n, k, bits, nnz, fastTables);
+          auto call = [&](Compiled &cmp, int64_t copy,
+                          Tables tables) -> llvm::Error {
+            SmallVector<MemRefArg> args = {{x.p, {m, k}},
+                                           {words[copy % copies].p, {n, kw}}};
+            if (tables == Tables::Affine) {
+              args.push_back({scales[copy % copies].p, {n, g}});
+              args.push_back({zeros[copy % copies].p, {n, g}});
+            } else if (tables == Tables::Groups) {
+              args.push_back(
+                  {luts[copy % lutCopies].p, {n, g, int64_t(1) << bits}});
+            } else {
+              args.push_back({luts[copy % copies].p, {n, int64_t(1) << bits}});
+            }
             if (nnz) {
               args.push_back({rows.p, {n + 1}});
               args.push_back({cols.p, {nnz}});
@@ -303,10 +372,11 @@ int main(int argc, char **argv) {
             return llvm::Error::success();
           };
           llvm::Error firstErr = llvm::Error::success();
-          auto timed = [&](Compiled &cmp, double sec, int reps) {
+          auto timed = [&](Compiled &cmp, double sec, int reps,
+                           Tables tables) {
             return timeCalls(
                 [&](int i) {
-                  if (llvm::Error e = call(cmp, i)) {
+                  if (llvm::Error e = call(cmp, i, tables)) {
                     if (!firstErr)
                       firstErr = std::move(e);
                     else
@@ -319,14 +389,21 @@ int main(int argc, char **argv) {
           if (!fast)
             return fail("fast: " + llvm::toString(fast.takeError()));
           Result r{n, k, m, bits, outl, weightBytes, nnz, 0, 0, 0, -1};
-          Timing ft = timed(*fast, minSec, smokeOpt ? 3 : 1000);
+          Timing ft = timed(*fast, minSec, smokeOpt ? 3 : 1000, fastTables);
           r.fastS = ft.median;
           r.fastBestS = ft.best;
-          if (m <= int64_t(refMaxM)) {
+          if (ggml) {
+            auto tab = compile(ctx, mlirFast(m, n, k, bits, nnz, Tables::Groups),
+                               "f", fastOpts);
+            if (!tab)
+              return fail("tables: " + llvm::toString(tab.takeError()));
+            r.tablesS = timed(*tab, minSec, smokeOpt ? 3 : 1000,
+                              Tables::Groups).median;
+          } else if (m <= int64_t(refMaxM)) {
             auto ref = compile(ctx, src, "f", "kernels=reference");
             if (!ref)
               return fail("reference: " + llvm::toString(ref.takeError()));
-            r.refS = timed(*ref, 0.0, smokeOpt ? 1 : 2).median;
+            r.refS = timed(*ref, 0.0, smokeOpt ? 1 : 2, fastTables).median;
           }
           if (firstErr)
             return fail(llvm::toString(std::move(firstErr)));
@@ -362,6 +439,7 @@ int main(int argc, char **argv) {
             if (firstErr)
               return fail(llvm::toString(std::move(firstErr)));
           }
+          double base = ggml ? r.tablesS : r.refS;
           double gbs = double(weightBytes) / r.fastS / 1e9;
           double bestGbs = double(weightBytes) / r.fastBestS / 1e9;
           llvm::outs() << llvm::formatv(
@@ -371,10 +449,10 @@ int main(int argc, char **argv) {
               llvm::formatv("{0:F2}%", outl * 100).str(), weightBytes / 1e6,
               r.fastS * 1e3, gbs, 100 * gbs / roofline, r.denseS * 1e3,
               r.denseS / r.fastS,
-              r.refS < 0 ? std::string("-")
-                         : llvm::formatv("{0:F2}", r.refS * 1e3).str(),
-              r.refS < 0 ? std::string("-")
-                         : llvm::formatv("{0:F1}", r.refS / r.fastS).str(),
+              base < 0 ? std::string("-")
+                       : llvm::formatv("{0:F2}", base * 1e3).str(),
+              base < 0 ? std::string("-")
+                       : llvm::formatv("{0:F1}", base / r.fastS).str(),
               r.fastBestS * 1e3, 100 * bestGbs / roofline);
           llvm::outs().flush();
           results.push_back(r);
@@ -396,6 +474,7 @@ int main(int argc, char **argv) {
       j.attribute("llc_bytes", llc);
       j.attribute("roofline_gbps", roofline);
       j.attribute("load_average", load);
+      j.attribute("mode", ggmlOpt ? "ggml" : "lut");
       j.attributeArray("results", [&] {
         for (const Result &r : results)
           j.object([&] {
@@ -416,6 +495,10 @@ int main(int argc, char **argv) {
             if (r.refS >= 0) {
               j.attribute("reference_ms", r.refS * 1e3);
               j.attribute("reference_over_fast", r.refS / r.fastS);
+            }
+            if (r.tablesS >= 0) {
+              j.attribute("tables_ms", r.tablesS * 1e3);
+              j.attribute("tables_over_fast", r.tablesS / r.fastS);
             }
           });
       });
