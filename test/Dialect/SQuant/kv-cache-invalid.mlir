@@ -376,6 +376,17 @@ func.func @f(%k: tensor<1x2x3x16xf32>, %v: tensor<1x2x3x16xf32>, %p: index, %t0:
 
 // -----
 
+// Statically out of range without overflowing: position INT64_MAX (a
+// fuzzer finding: the check computed position + n).
+func.func @f(%k: tensor<1x2x3x16xf32>, %v: tensor<1x2x3x16xf32>, %p: index, %t0: tensor<2x16x16xf32>, %t1: tensor<16xf32>, %c0: tensor<1x2x8x8xi8>, %c1: tensor<1x2x8x8xi8>, %c2: tensor<1x2x8xf16>) {
+  %c6 = arith.constant 9223372036854775807 : index
+  // expected-error @+1 {{'position' 9223372036854775807 + 3 new tokens exceeds the L = 8 token slots}}
+  %r:3 = squant.kv_append #squant.kv_format<kvquant, bits = 4> keys(%k : tensor<1x2x3x16xf32>) values(%v : tensor<1x2x3x16xf32>) at(%c6) tables(%t0, %t1 : tensor<2x16x16xf32>, tensor<16xf32>) cache(%c0, %c1, %c2 : tensor<1x2x8x8xi8>, tensor<1x2x8x8xi8>, tensor<1x2x8xf16>) -> tensor<1x2x8x8xi8>, tensor<1x2x8x8xi8>, tensor<1x2x8xf16>
+  return
+}
+
+// -----
+
 // Negative position.
 func.func @f(%k: tensor<1x2x1x16xf32>, %v: tensor<1x2x1x16xf32>, %p: index, %t0: tensor<2x16x16xf32>, %t1: tensor<16xf32>, %c0: tensor<1x2x8x8xi8>, %c1: tensor<1x2x8x8xi8>, %c2: tensor<1x2x8xf16>) {
   %cm = arith.constant -1 : index

@@ -412,8 +412,9 @@ LogicalResult verifyConstantRange(Operation *op, StringRef name, Value v,
   if (*c < 0)
     return op->emitOpError()
            << "expected a non-negative '" << name << "', found " << *c;
+  // (c > limit - extra: c + extra could overflow for a huge constant.)
   if (!ShapedType::isDynamic(limit) && !ShapedType::isDynamic(extra) &&
-      *c + extra > limit) {
+      (extra > limit || *c > limit - extra)) {
     auto diag = op->emitOpError() << "'" << name << "' " << *c;
     if (extra != 0)
       diag << " + " << extra << " " << extraText;
