@@ -20,11 +20,13 @@
 // also the whole kernel on the generic target.
 //
 // Affine tables (spec.affine(): the lut operand was `squant.build_lut affine`,
-// as for ggml Q4_0/Q4_1/Q8_0) are never built: a table group's scale and zero
-// are broadcast into two registers, and a chunk of codes becomes weights by
-// (float(code) - zero) * scale, the arithmetic build_lut's lowering does per
-// entry (so the sums equal those over the built tables). That also gives
-// 8-bit codes a vector path: 16 (8) bytes zero-extended to dword lanes.
+// as for ggml Q4_0/Q4_1/Q8_0) are never built in memory. Up to 4 bits, a
+// table group's 2^B entries are computed into the table registers, (iota -
+// zero) * scale, the arithmetic build_lut's lowering does per entry (so the
+// sums equal those over the built tables), and looked up as above. 8-bit
+// codes compute their weights per chunk instead, (float(code) - zero) *
+// scale, which gives them a vector path: 16 (8) bytes zero-extended to dword
+// lanes.
 //
 //===----------------------------------------------------------------------===//
 
@@ -372,14 +374,29 @@ void LutMatmulEmitter::fillPermutedX(ImplicitLocOpBuilder &b) {
 
 SmallVector<Value> LutMatmulEmitter::loadTable(ImplicitLocOpBuilder &b,
                                                Value n, Value tg) {
+  int64_t entries = int64_t(1) << spec.bits;
   if (spec.affine()) {
-    // {scale, zero} of the group, broadcast.
     auto vt = VectorType::get({int64_t(gs)}, f32);
     SmallVector<Value, 2> idx = affineIndex(n, tg);
-    return {vector::BroadcastOp::create(b, vt, affineLoad(b, scale, idx)),
-            vector::BroadcastOp::create(b, vt, affineLoad(b, zero, idx))};
+    Value s = vector::BroadcastOp::create(b, vt, affineLoad(b, scale, idx));
+    Value z = vector::BroadcastOp::create(b, vt, affineLoad(b, zero, idx));
+    // 8 bits: {scale, zero}; lookup() computes the entries of each chunk.
+    if (spec.bits > 4)
+      return {s, z};
+    // Up to 4 bits: the table registers themselves, entry i of register r
+    // being (16r + i) mod 2^B (replicated as the read tables are).
+    SmallVector<Value> regs;
+    int64_t regCount = entries > int64_t(gs) ? entries / gs : 1;
+    for (int64_t r = 0; r < regCount; ++r) {
+      SmallVector<float> levels;
+      for (int64_t i = 0; i < int64_t(gs); ++i)
+        levels.push_back(float((r * gs + i) % entries));
+      Value q = arith::ConstantOp::create(
+          b, vt, DenseElementsAttr::get(vt, ArrayRef<float>(levels)));
+      regs.push_back(affineEntry(b, q, s, z));
+    }
+    return regs;
   }
-  int64_t entries = int64_t(1) << spec.bits;
   SmallVector<Value, 3> idx;
   int64_t rank = spec.lut.getRank();
   if (rank >= 2)
@@ -481,7 +498,7 @@ Value LutMatmulEmitter::loadBlockBytes(ImplicitLocOpBuilder &b, Value rowPtr,
 Value LutMatmulEmitter::lookup(ImplicitLocOpBuilder &b, ArrayRef<Value> table,
                                Value idx) {
   auto vt = VectorType::get({int64_t(gs)}, f32);
-  if (spec.affine()) {
+  if (spec.affine() && spec.bits > 4) {
     // table = {scale, zero}; only the low B bits of a lane are its code.
     auto it = cast<VectorType>(idx.getType());
     Value mask = arith::ConstantOp::create(

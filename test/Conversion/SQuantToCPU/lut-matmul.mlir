@@ -106,6 +106,21 @@ func.func @affine(%x: tensor<1x64xf32>, %q: tensor<8x16xi32>, %s: tensor<8x2xf16
   return %y, %y4 : tensor<1x8xf32>, tensor<1x8xf32>
 }
 
+// A 4-bit affine table is computed into the table register per group.
+// CHECK-LABEL: func.func @affine4
+// CHECK-NOT: squant.build_lut
+// CHECK: call @{{__squant_cpu_lut_matmul_[a-z0-9]+_t[0-9]_words_affine_f32_memref_1x64xf32_memref_8x8xi32_memref_8x2xf16_memref_8x2xf32_memref_1x8xf32}}(
+func.func @affine4(%x: tensor<1x64xf32>, %q: tensor<8x8xi32>, %s: tensor<8x2xf16>, %z: tensor<8x2xf32>) -> tensor<1x8xf32> {
+  %le = tensor.empty() : tensor<8x2x16xf32>
+  %lut = squant.build_lut affine scale(%s : tensor<8x2xf16>) zero(%z : tensor<8x2xf32>) outs(%le : tensor<8x2x16xf32>) -> tensor<8x2x16xf32>
+  %ce = tensor.empty() : tensor<8x64xi4>
+  %c = squant.unpack row_major ins(%q : tensor<8x8xi32>) outs(%ce : tensor<8x64xi4>) -> tensor<8x64xi4>
+  %i = tensor.empty() : tensor<1x8xf32>
+  %y = squant.lut_matmul ins(%x, %c, %lut : tensor<1x64xf32>, tensor<8x64xi4>, tensor<8x2x16xf32>)
+         outs(%i : tensor<1x8xf32>) -> tensor<1x8xf32>
+  return %y : tensor<1x8xf32>
+}
+
 // The kernels. AVX-512: a row's 16-entry table in one vector<16xf32>, a
 // 64-bit broadcast load from the packed stream, one per-lane shift, one
 // vpermps, FMA into vector accumulators, rows split by scf.parallel.
@@ -130,7 +145,7 @@ func.func @affine(%x: tensor<1x64xf32>, %q: tensor<8x16xi32>, %s: tensor<8x2xf16
 
 // Affine tables: the group's scale and zero broadcast, 8-bit codes
 // zero-extended from 16 bytes, entries (q - zero) * scale in registers.
-// AVX512-LABEL: func.func private @__squant_cpu_lut_matmul_avx512_t2_words_affine_f32
+// AVX512-LABEL: func.func private @__squant_cpu_lut_matmul_avx512_t2_words_affine_f32_memref_1x64xf32_memref_8x16xi32
 // AVX512-NOT: permvar
 // AVX512: vector.broadcast %{{.*}} : f32 to vector<16xf32>
 // AVX512: llvm.load %{{.*}} {alignment = 1 : i64} : !llvm.ptr -> vector<16xi8>
@@ -140,6 +155,12 @@ func.func @affine(%x: tensor<1x64xf32>, %q: tensor<8x16xi32>, %s: tensor<8x2xf16
 // AVX512: arith.mulf %{{.*}}, %{{.*}} : vector<16xf32>
 // AVX512: vector.fma %{{.*}} : vector<16xf32>
 // AVX512-LABEL: func.func private @__squant_cpu_lut_matmul_avx512_t2_words_memref_1x64xf32
+// 4 bits: the table register is (0..15 - zero) * scale, then vpermps.
+// AVX512-LABEL: func.func private @__squant_cpu_lut_matmul_avx512_t2_words_affine_f32_memref_1x64xf32_memref_8x8xi32
+// AVX512: %[[IOTA:.*]] = arith.constant dense<[0.000000e+00, 1.000000e+00, {{.*}}, 1.500000e+01]> : vector<16xf32>
+// AVX512: %[[LEVEL:.*]] = arith.subf %[[IOTA]], %{{.*}} : vector<16xf32>
+// AVX512: %[[TABLE:.*]] = arith.mulf %{{.*}}, %[[LEVEL]] : vector<16xf32>
+// AVX512: call @llvm.x86.avx512.permvar.sf.512(%[[TABLE]], %{{.*}})
 
 // On AVX2 a 16-entry table is two vector<8xf32>: two vpermps and a select.
 // AVX2-LABEL: func.func private @__squant_cpu_lut_matmul_avx2_t2_words_memref_1x128xf32
