@@ -5,33 +5,33 @@
 // reference lowering. (The caches are updated where the caller passed them;
 // returning them too would make the deallocation pipeline clone them, since
 // a function does not own its arguments.)
-// RUN: squant-opt %s --squant-cpu-pipeline="target=avx512 threads=2" | FileCheck %s --check-prefix=OMP
-// RUN: squant-opt %s --squant-cpu-pipeline="target=generic threads=1" | FileCheck %s --check-prefix=SEQ
-// RUN: squant-opt %s --squant-cpu-pipeline="kernels=reference" | FileCheck %s --check-prefix=REF
+// RUN: squant-opt %s --squant-cpu-pipeline="target=avx512 threads=2" | FileCheck %s --check-prefix=CHECK-OMP
+// RUN: squant-opt %s --squant-cpu-pipeline="target=generic threads=1" | FileCheck %s --check-prefix=CHECK-SEQ
+// RUN: squant-opt %s --squant-cpu-pipeline="kernels=reference" | FileCheck %s --check-prefix=CHECK-REF
 
-// OMP-LABEL: llvm.func @decode_step
-// OMP-NOT: memcpy
-// OMP-NOT: memrefCopy
-// OMP: llvm.call @__squant_cpu_kv_append_avx512_t2_kivi_b2_g4_s0_r4_o0_d16
-// OMP-NOT: memcpy
-// OMP-NOT: memrefCopy
-// OMP: llvm.call @__squant_cpu_kv_attention_avx512_t2_kivi_b2_g4_s0_r4_o0_d16
-// OMP-NOT: memcpy
-// OMP-NOT: memrefCopy
-// OMP: llvm.return
-// OMP: llvm.func @__squant_cpu_kv_append_avx512_t2
-// OMP: omp.parallel
-// OMP: llvm.func @__squant_cpu_kv_attention_avx512_t2
-// OMP: omp.parallel
-// OMP: llvm.call @llvm.masked.gather.v16i32.v16p0
+// CHECK-OMP-LABEL: llvm.func @decode_step
+// CHECK-OMP-NOT: memcpy
+// CHECK-OMP-NOT: memrefCopy
+// CHECK-OMP: llvm.call @__squant_cpu_kv_append_avx512_t2_kivi_b2_g4_s0_r4_o0_d16
+// CHECK-OMP-NOT: memcpy
+// CHECK-OMP-NOT: memrefCopy
+// CHECK-OMP: llvm.call @__squant_cpu_kv_attention_avx512_t2_kivi_b2_g4_s0_r4_o0_d16
+// CHECK-OMP-NOT: memcpy
+// CHECK-OMP-NOT: memrefCopy
+// CHECK-OMP: llvm.return
+// CHECK-OMP: llvm.func @__squant_cpu_kv_append_avx512_t2
+// CHECK-OMP: omp.parallel
+// CHECK-OMP: llvm.func @__squant_cpu_kv_attention_avx512_t2
+// CHECK-OMP: omp.parallel
+// CHECK-OMP: llvm.call @llvm.masked.gather.v16i32.v16p0
 
-// SEQ: llvm.func @__squant_cpu_kv_append_generic_t1
-// SEQ-NOT: omp.
-// SEQ-NOT: llvm.x86
-// SEQ: llvm.func @__squant_cpu_kv_attention_generic_t1
+// CHECK-SEQ: llvm.func @__squant_cpu_kv_append_generic_t1
+// CHECK-SEQ-NOT: omp.
+// CHECK-SEQ-NOT: llvm.x86
+// CHECK-SEQ: llvm.func @__squant_cpu_kv_attention_generic_t1
 
-// REF-NOT: __squant_cpu_kv
-// REF: llvm.func @decode_step
+// CHECK-REF-NOT: __squant_cpu_kv
+// CHECK-REF: llvm.func @decode_step
 
 func.func @decode_step(%k: tensor<1x2x1x16xf32>, %pos: index, %q: tensor<1x4x16xf32>,
                        %kc: tensor<1x2x8x4xi8>, %vc: tensor<1x2x8x4xi8>,
