@@ -202,8 +202,10 @@ std::string absolute(StringRef p) {
 }
 
 /// Imports a model input (directory, config.json or .gguf).
+/// `hoistTables`: build ggml tables at load time (BuildOptions::hoistTables).
 FailureOr<OwningOpRef<ModuleOp>> importModel(MLIRContext &context,
-                                             runtime::ModelManifest &manifest) {
+                                             runtime::ModelManifest &manifest,
+                                             bool hoistTables) {
   std::string configPath, dir;
   std::vector<std::string> weights(weightFiles.begin(), weightFiles.end());
   StringRef in = inputPath;
@@ -343,16 +345,7 @@ FailureOr<OwningOpRef<ModuleOp>> importModel(MLIRContext &context,
       !kvOption(kvGroup, "kv-group", isKivi, kf.group, std::min<int64_t>(32, d)) ||
       !kvOption(kvResidual, "kv-residual", isKivi, kf.residual, 128))
     return failure();
-  // The fast CPU kernels compute affine (ggml) table entries in registers:
-  // tables built at load time would only cost memory and bandwidth. (Bad
-  // --pipeline-options are reported when the pipeline is built.)
-  if (target == Target::CPU) {
-    CPUPipelineOptions cpu;
-    std::string errs;
-    llvm::raw_string_ostream es(errs);
-    if (succeeded(cpu.parseFromString(pipelineOptions, es)))
-      options.hoistTables = cpu.kernels == CPUKernels::Reference;
-  }
+  options.hoistTables = hoistTables;
   auto module = import::buildLlamaModule(context, config, lw, options,
                                          manifest);
   if (failed(module))
@@ -418,6 +411,20 @@ int compile(MLIRContext &context, DefaultTimingManager &tm) {
     return failMsg("--gpu-host-emulation needs --target=cuda");
   }
 
+  // The CPU pipeline's options, parsed before the import: the fast CPU
+  // kernels compute affine (ggml) table entries in registers, so tables
+  // built at load time would only cost memory and bandwidth.
+  auto cpuOptions = std::make_unique<CPUPipelineOptions>();
+  if (target == Target::CPU) {
+    std::string errs;
+    llvm::raw_string_ostream es(errs);
+    if (failed(cpuOptions->parseFromString(pipelineOptions, es)))
+      return failMsg("invalid --pipeline-options '" + pipelineOptions +
+                     "': " + errs);
+  }
+  bool hoistTables = target != Target::CPU ||
+                     cpuOptions->kernels == CPUKernels::Reference;
+
   // 1. Import.
   runtime::ModelManifest manifest;
   OwningOpRef<ModuleOp> module;
@@ -439,7 +446,7 @@ int compile(MLIRContext &context, DefaultTimingManager &tm) {
       if (!module)
         return 1;
     } else {
-      auto m = importModel(context, manifest);
+      auto m = importModel(context, manifest, hoistTables);
       if (failed(m))
         return 1;
       module = std::move(*m);
@@ -520,18 +527,12 @@ int compile(MLIRContext &context, DefaultTimingManager &tm) {
   // 2. The CPU pipeline (the builder squant-opt registers).
   if (target == Target::CPU) {
     progress.begin("squant-cpu-pipeline");
-    std::string errs;
-    llvm::raw_string_ostream es(errs);
-    auto options = std::make_unique<CPUPipelineOptions>();
-    if (failed(options->parseFromString(pipelineOptions, es)))
-      return failMsg("invalid --pipeline-options '" + pipelineOptions +
-                     "': " + errs);
     PassManager pm(&context);
     if (failed(applyPassManagerCLOptions(pm)))
       return failMsg("invalid pass manager options");
     TimingScope t = root.nest("squant-cpu-pipeline");
     pm.enableTiming(t);
-    buildCPUPipeline(pm, *options);
+    buildCPUPipeline(pm, *cpuOptions);
     if (failed(pm.run(*module)))
       return failMsg("lowering through squant-cpu-pipeline failed");
     progress.end();

@@ -91,6 +91,39 @@ std::string LutMatmulSpec::kernelName() const {
 
 namespace {
 
+/// Iterations [begin, end) unrolled by `factor`: a main loop whose body runs
+/// `body(b, i + u, u, accs)` for u < factor, then a remainder loop running
+/// `body(b, i, 0, accs)`. The accumulators are carried through both.
+SmallVector<Value> emitUnrolledFor(
+    ImplicitLocOpBuilder &b, Value begin, Value end, int64_t factor,
+    ValueRange inits,
+    llvm::function_ref<void(ImplicitLocOpBuilder &, Value, unsigned,
+                            SmallVector<Value> &)>
+        body) {
+  Value count = arith::SubIOp::create(b, end, begin);
+  Value mainEnd = arith::AddIOp::create(
+      b, begin,
+      arith::MulIOp::create(
+          b, arith::DivUIOp::create(b, count, cIdx(b, factor)),
+          cIdx(b, factor)));
+  SmallVector<Value> accs = emitFor(
+      b, begin, mainEnd, cIdx(b, factor), inits,
+      [&](ImplicitLocOpBuilder &ib, Value i, ValueRange a) {
+        SmallVector<Value> accs(a.begin(), a.end());
+        for (int64_t u = 0; u < factor; ++u)
+          body(ib, arith::AddIOp::create(ib, i, cIdx(ib, u)), u, accs);
+        return accs;
+      });
+  if (factor == 1)
+    return accs;
+  return emitFor(b, mainEnd, end, cIdx(b, 1), accs,
+                 [&](ImplicitLocOpBuilder &ib, Value i, ValueRange a) {
+                   SmallVector<Value> accs(a.begin(), a.end());
+                   body(ib, i, 0, accs);
+                   return accs;
+                 });
+}
+
 class LutMatmulEmitter {
 public:
   LutMatmulEmitter(const LutMatmulSpec &spec, ModuleOp module,
@@ -626,38 +659,17 @@ void LutMatmulEmitter::vectorBlock(ImplicitLocOpBuilder &b, Value n,
       chunksPerTG = k / groups / gs;
   }
   if (chunksPerTG > 0 && chunksPerTG < unroll && unroll % chunksPerTG == 0) {
-    int64_t groupUnroll = unroll / chunksPerTG;
-    auto groupStep = [&](ImplicitLocOpBuilder &ib, Value tg, unsigned slot0,
-                         SmallVector<Value> &accs) {
-      SmallVector<Value> table = loadTable(ib, n, tg);
-      Value chunk0 = arith::MulIOp::create(ib, tg, cIdx(ib, chunksPerTG));
-      for (int64_t j = 0; j < chunksPerTG; ++j)
-        step(ib, table, arith::AddIOp::create(ib, chunk0, cIdx(ib, j)),
-             slot0 + j, accs);
-    };
-    Value count = arith::SubIOp::create(b, tgEnd, tgBegin);
-    Value mainEnd = arith::AddIOp::create(
-        b, tgBegin,
-        arith::MulIOp::create(
-            b, arith::DivUIOp::create(b, count, cIdx(b, groupUnroll)),
-            cIdx(b, groupUnroll)));
-    SmallVector<Value> acc1 = emitFor(
-        b, tgBegin, mainEnd, cIdx(b, groupUnroll), inits,
-        [&](ImplicitLocOpBuilder &ib, Value tg, ValueRange a) {
-          SmallVector<Value> accs(a.begin(), a.end());
-          for (int64_t g = 0; g < groupUnroll; ++g)
-            groupStep(ib, arith::AddIOp::create(ib, tg, cIdx(ib, g)),
-                      g * chunksPerTG, accs);
-          return accs;
-        });
-    SmallVector<Value> accs = emitFor(
-        b, mainEnd, tgEnd, c1, acc1,
-        [&](ImplicitLocOpBuilder &ib, Value tg, ValueRange a) {
-          SmallVector<Value> accs(a.begin(), a.end());
-          groupStep(ib, tg, 0, accs);
-          return accs;
-        });
-    storeSums(accs);
+    // Group g of an unrolled step uses accumulator slots g * chunksPerTG...
+    storeSums(emitUnrolledFor(
+        b, tgBegin, tgEnd, unroll / chunksPerTG, inits,
+        [&](ImplicitLocOpBuilder &ib, Value tg, unsigned g,
+            SmallVector<Value> &accs) {
+          SmallVector<Value> table = loadTable(ib, n, tg);
+          Value chunk0 = arith::MulIOp::create(ib, tg, cIdx(ib, chunksPerTG));
+          for (int64_t j = 0; j < chunksPerTG; ++j)
+            step(ib, table, arith::AddIOp::create(ib, chunk0, cIdx(ib, j)),
+                 g * chunksPerTG + j, accs);
+        }));
     return;
   }
   SmallVector<Value> accs = emitFor(
@@ -685,29 +697,10 @@ void LutMatmulEmitter::vectorBlock(ImplicitLocOpBuilder &b, Value n,
               ib, blkEnd, cIdx(ib, 128 / gs));
         }
         Value chunkEnd = arith::DivUIOp::create(ib, codeEnd, cIdx(ib, gs));
-        Value count = arith::SubIOp::create(ib, chunkEnd, chunkBegin);
-        Value mainEnd = arith::AddIOp::create(
-            ib, chunkBegin,
-            arith::MulIOp::create(
-                ib, arith::DivUIOp::create(ib, count, cIdx(ib, unroll)),
-                cIdx(ib, unroll)));
-        SmallVector<Value> acc1 = emitFor(
-            ib, chunkBegin, mainEnd, cIdx(ib, unroll), acc0,
-            [&](ImplicitLocOpBuilder &jb, Value c, ValueRange a) {
-              SmallVector<Value> accs(a.begin(), a.end());
-              for (unsigned u = 0; u < unroll; ++u)
-                step(jb, table, arith::AddIOp::create(jb, c, cIdx(jb, u)), u,
-                     accs);
-              return accs;
-            });
-        if (unroll == 1)
-          return acc1;
-        return emitFor(ib, mainEnd, chunkEnd, c1, acc1,
-                       [&](ImplicitLocOpBuilder &jb, Value c, ValueRange a) {
-                         SmallVector<Value> accs(a.begin(), a.end());
-                         step(jb, table, c, 0, accs);
-                         return accs;
-                       });
+        return emitUnrolledFor(
+            ib, chunkBegin, chunkEnd, unroll, acc0,
+            [&](ImplicitLocOpBuilder &jb, Value c, unsigned u,
+                SmallVector<Value> &accs) { step(jb, table, c, u, accs); });
       });
 
   storeSums(accs);
